@@ -1,0 +1,89 @@
+"""Producer throughput on the embedded broker.
+
+Runs the real command, ``volstream produce --source synthetic --count N --rate 0``,
+several times on fresh topics and reports the median ticks/s next to the ceiling
+of the same client and broker: a bare confluent-kafka loop sending one fixed,
+pre-encoded tick (no generation, no encoding), run in the same script.
+
+    .venv/bin/python benchmarks/bench_producer.py [--count 200000] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+
+from confluent_kafka import Producer
+
+from benchmarks.common import fresh_topics, median_of, row
+from producer.publisher import PRODUCER_DEFAULTS, PRODUCER_REQUIRED
+from volstream.kafka.embedded import EmbeddedBroker, free_port
+from volstream.settings import BrokerSettings, KafkaSettings
+
+SAMPLE_TICK = (
+    b'{"symbol":"SYN-042","event_time_ms":1763650000000,"price":101.2345,"size":0.53,'
+    b'"bid":101.2301,"ask":101.2345,"bid_size":2.1,"ask_size":3.4,"side":"buy",'
+    b'"trade_id":5000001,"sequence":1200000001}'
+)
+
+
+def volstream_produce(bootstrap: str, count: int) -> float:
+    kafka = fresh_topics(bootstrap)
+    env = {**os.environ, "VOLSTREAM_KAFKA_TICKS_TOPIC": kafka.ticks_topic}
+    result = subprocess.run(
+        [sys.executable, "-m", "volstream", "--log-level", "WARNING", "produce",
+         "--bootstrap", bootstrap, "--source", "synthetic", "--count", str(count),
+         "--rate", "0", "--metrics-port", "0", "--no-progress"],
+        capture_output=True, text=True, check=True, env=env,
+    )  # fmt: skip
+    match = re.search(r"sent=(\d+) failed=0 .* rate=([\d,]+) ticks/s", result.stdout)
+    if not match or int(match.group(1)) != count:
+        raise SystemExit(f"unexpected producer output: {result.stdout} {result.stderr}")
+    return float(match.group(2).replace(",", ""))
+
+
+def bare_client(bootstrap: str, count: int) -> float:
+    kafka: KafkaSettings = fresh_topics(bootstrap)
+    producer = Producer(kafka.client_config(PRODUCER_DEFAULTS, **PRODUCER_REQUIRED))
+    keys = [f"SYN-{i:03d}".encode() for i in range(100)]
+    started = time.perf_counter()
+    for i in range(count):
+        while True:
+            try:
+                producer.produce(kafka.ticks_topic, SAMPLE_TICK, keys[i % 100])
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush(30)
+    seconds = time.perf_counter() - started
+    producer.close()
+    return count / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    with EmbeddedBroker(BrokerSettings(port=free_port())) as broker:
+        volstream_produce(broker.bootstrap, 20_000)  # warm the broker up
+        ours, ours_all = median_of(
+            args.runs, lambda: volstream_produce(broker.bootstrap, args.count)
+        )
+        ceiling, ceiling_all = median_of(
+            args.runs, lambda: bare_client(broker.bootstrap, args.count)
+        )
+    print(row("what", "median ticks/s", f"runs ({args.runs})", "ratio to ceiling"))
+    print(row("---", "---:", "---", "---:"))
+    print(row("`volstream produce` synthetic, rate 0", f"{ours:,.0f}",
+              ", ".join(f"{v:,.0f}" for v in ours_all), f"{ours / ceiling:.2f}"))  # fmt: skip
+    print(row("bare client, one fixed pre-encoded tick (ceiling)", f"{ceiling:,.0f}",
+              ", ".join(f"{v:,.0f}" for v in ceiling_all), "1.00"))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The stream consumer: features, inference and predictions with lag metrics (being built)."""

@@ -1,0 +1,1 @@
+"""The market-data producer: reads a tick source and publishes canonical ticks to Kafka."""

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+from volstream.metrics import LATENCY_BUCKETS, BatchHistogram
+
+
+def test_batch_histogram_matches_prometheus_histogram() -> None:
+    values = np.random.default_rng(0).exponential(0.2, 1000)
+    values[:3] = [0.1, 5.0, 0.0]  # on bucket edges: counted as <= edge
+    reference_registry, batch_registry = CollectorRegistry(), CollectorRegistry()
+    reference = Histogram(
+        "x_seconds", "x", ["topic"], buckets=LATENCY_BUCKETS, registry=reference_registry
+    )
+    for value in values:
+        reference.labels("t").observe(value)
+    batch = BatchHistogram("x_seconds", "x", LATENCY_BUCKETS, batch_registry, ["topic"])
+    batch.observe_many(values[:400], "t")
+    batch.observe_many(values[400:], "t")
+
+    def samples(registry: CollectorRegistry) -> dict[str, float]:
+        return {
+            f"{s.name}{sorted(s.labels.items())}": s.value
+            for m in registry.collect() for s in m.samples if not s.name.endswith("_created")
+        }  # fmt: skip
+
+    got, want = samples(batch_registry), samples(reference_registry)
+    assert got.keys() == want.keys()
+    for key in want:
+        assert got[key] == pytest.approx(want[key]), key
+    assert b'le="0.1"' in generate_latest(batch_registry)
+    assert b'le="5.0"' in generate_latest(batch_registry)
+
+
+def test_series_can_exist_before_use_and_be_removed() -> None:
+    registry = CollectorRegistry()
+    histogram = BatchHistogram("y_seconds", "y", [1.0], registry, ["partition"])
+    histogram.labels("0")
+    assert registry.get_sample_value("y_seconds_count", {"partition": "0"}) == 0
+    histogram.observe_many([], "0")
+    histogram.remove("0")
+    assert registry.get_sample_value("y_seconds_count", {"partition": "0"}) is None
+    with pytest.raises(ValueError, match="takes labels"):
+        histogram.observe_many([1.0])
+
+
+def test_observe_repeated_counts_one_value_many_times() -> None:
+    registry = CollectorRegistry()
+    histogram = BatchHistogram("z_seconds", "z", LATENCY_BUCKETS, registry, ["topic"])
+    histogram.observe_repeated(0.1, 500, "t")
+    histogram.observe_repeated(0.2, 0, "t")
+    assert registry.get_sample_value("z_seconds_bucket", {"topic": "t", "le": "0.05"}) == 0
+    assert registry.get_sample_value("z_seconds_bucket", {"topic": "t", "le": "0.1"}) == 500
+    assert registry.get_sample_value("z_seconds_sum", {"topic": "t"}) == pytest.approx(50.0)

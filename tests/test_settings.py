@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from volstream.errors import ConfigError
+from volstream.settings import BrokerSettings, KafkaSettings, ProducerSettings, load
+
+
+def test_defaults_are_documented_values() -> None:
+    kafka = load(KafkaSettings)
+    assert kafka.bootstrap == "127.0.0.1:9092"
+    assert kafka.topic_partitions() == {"ticks": 6, "predictions": 6, "ticks.dlq": 1}
+    assert load(ProducerSettings).rate == 1000.0
+
+
+def test_environment_and_dotenv_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    Path(".env").write_text("VOLSTREAM_KAFKA_TICKS_PARTITIONS=12\nVOLSTREAM_PRODUCER_RATE=50\n")
+    monkeypatch.setenv("VOLSTREAM_PRODUCER_RATE", "75")
+    assert load(KafkaSettings).ticks_partitions == 12
+    assert load(ProducerSettings).rate == 75  # the environment wins over .env
+
+
+def test_command_line_overrides_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOLSTREAM_PRODUCER_RATE", "75")
+    assert load(ProducerSettings, rate=10).rate == 10
+    assert load(ProducerSettings, rate=None).rate == 75
+
+
+def test_kafka_properties_pass_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOLSTREAM_KAFKA__SECURITY_PROTOCOL", "SASL_SSL")
+    Path(".env").write_text("VOLSTREAM_KAFKA__SASL_MECHANISM=PLAIN\n")
+    config = load(KafkaSettings, bootstrap="broker:9093").client_config(**{"group.id": "g"})
+    assert config == {
+        "bootstrap.servers": "broker:9093",
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "PLAIN",
+        "group.id": "g",
+    }
+
+
+@pytest.mark.parametrize(
+    ("cls", "variable", "value", "expected"),
+    [
+        (KafkaSettings, "VOLSTREAM_KAFKA_BOOTSTRAP", "", "must name at least one host:port"),
+        (KafkaSettings, "VOLSTREAM_KAFKA_BOOTSTRAP", "localhost", "expected host:port"),
+        (KafkaSettings, "VOLSTREAM_KAFKA_TICKS_PARTITIONS", "0", "greater than or equal to 1"),
+        (ProducerSettings, "VOLSTREAM_PRODUCER_RATE", "-5", "greater than or equal to 0"),
+        (ProducerSettings, "VOLSTREAM_PRODUCER_SOURCE", "kraken", "'synthetic', 'replay' or"),
+        (ProducerSettings, "VOLSTREAM_PRODUCER_SYMBOLS", "0", "between 1 and 10000"),
+        (BrokerSettings, "VOLSTREAM_BROKER_PORT", "70000", "less than or equal to 65535"),
+    ],
+)
+def test_bad_value_is_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, cls: type, variable: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as error:
+        load(cls)
+    message = str(error.value)
+    assert message.startswith(f"invalid setting {variable}: ")
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_symbols_as_count_or_names() -> None:
+    assert load(ProducerSettings, symbols="3").symbol_names() == ["SYN-000", "SYN-001", "SYN-002"]
+    assert load(ProducerSettings, symbols="BTC-USD, ETH-USD").symbol_names() == [
+        "BTC-USD",
+        "ETH-USD",
+    ]
+    assert load(ProducerSettings, source="coinbase").symbol_names()[0] == "BTC-USD"
+    assert len(load(ProducerSettings).symbol_names()) == 100
+
+
+def test_bad_setting_stops_the_command_with_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "volstream", "produce", "--count", "5"],
+        env={"VOLSTREAM_PRODUCER_RATE": "-1", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "volstream: error: invalid setting VOLSTREAM_PRODUCER_RATE: "
+        "Input should be greater than or equal to 0 (got '-1')"
+    ]

@@ -1,0 +1,3 @@
+from volstream.cli import main
+
+main()

@@ -1,0 +1,56 @@
+"""The ``volstream`` command line: one entry point for every service and tool."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from volstream.cli import demo, kafka, produce
+from volstream.errors import VolstreamError
+from volstream.logs import setup_logging
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="volstream",
+    help="Kafka stream-processing pipeline that predicts short-horizon volatility spikes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+_state = {"debug": False}
+
+
+@app.callback()
+def _main(
+    log_level: Annotated[
+        str, typer.Option("--log-level", envvar="VOLSTREAM_LOG_LEVEL", help="DEBUG, INFO, WARNING.")
+    ] = "INFO",
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    """Settings come from VOLSTREAM_* environment variables and .env; options override them."""
+    if log_level.upper() not in logging.getLevelNamesMapping():
+        raise typer.BadParameter(f"unknown log level {log_level!r}", param_hint="--log-level")
+    setup_logging(log_level)
+    _state["debug"] = debug
+
+
+app.command("broker")(kafka.broker)
+app.add_typer(kafka.topics_app, name="topics")
+app.command("produce")(produce.produce)
+app.command("demo")(demo.demo)
+
+
+def main() -> None:
+    """Run the command line; a :class:`VolstreamError` ends it with one line and exit code 1."""
+    try:
+        app()
+    except VolstreamError as e:
+        if _state["debug"]:
+            raise
+        typer.secho(f"volstream: error: {e}", fg=typer.colors.RED, err=True)
+        sys.exit(1)

