@@ -8,12 +8,20 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from producer.metrics import build_metrics
-from volstream.settings import BrokerSettings, KafkaSettings, ProducerSettings
+from volstream.settings import (
+    BrokerSettings,
+    KafkaSettings,
+    ModelSettings,
+    ProducerSettings,
+    TrainSettings,
+)
 
 DOCS = Path(__file__).parent.parent / "docs"
 
 
-@pytest.mark.parametrize("cls", [KafkaSettings, BrokerSettings, ProducerSettings])
+@pytest.mark.parametrize(
+    "cls", [KafkaSettings, BrokerSettings, ProducerSettings, ModelSettings, TrainSettings]
+)
 def test_every_setting_is_documented(cls: type) -> None:
     text = (DOCS / "configuration.md").read_text()
     prefix = cls.model_config["env_prefix"]
@@ -29,3 +37,10 @@ def test_every_producer_metric_is_documented() -> None:
     text = (DOCS / "metrics.md").read_text()
     names = {m.name + ("_total" if m.type == "counter" else "") for m in registry.collect()}
     assert names and not [n for n in names if f"`{n}`" not in text]
+
+
+def test_every_feature_is_documented() -> None:
+    from volstream.features import FEATURE_NAMES
+
+    text = (DOCS / "features.md").read_text()
+    assert not [name for name in FEATURE_NAMES if f"| `{name}` |" not in text]

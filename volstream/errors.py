@@ -3,7 +3,8 @@
     VolstreamError          every error a user should see as one line
     ├── ConfigError         a setting or option has a bad value
     ├── BrokerError         the Kafka broker cannot be started or reached
-    └── SourceError         a tick source cannot be opened or read
+    ├── SourceError         a tick source cannot be opened or read
+    └── ModelError          a model cannot be trained, found, loaded or used
 
 Library errors are translated at the boundary with ``raise ... from e``: the
 command line prints ``str(error)`` and exits non-zero; the chain stays
@@ -12,7 +13,7 @@ available to a developer with ``--debug``.
 
 from __future__ import annotations
 
-__all__ = ["BrokerError", "ConfigError", "SourceError", "VolstreamError"]
+__all__ = ["BrokerError", "ConfigError", "ModelError", "SourceError", "VolstreamError"]
 
 
 class VolstreamError(Exception):
@@ -29,3 +30,7 @@ class BrokerError(VolstreamError):
 
 class SourceError(VolstreamError):
     """A tick source could not be opened or read."""
+
+
+class ModelError(VolstreamError):
+    """A model cannot be trained, found, loaded or used."""

@@ -33,7 +33,9 @@ from volstream.errors import ConfigError
 __all__ = [
     "BrokerSettings",
     "KafkaSettings",
+    "ModelSettings",
     "ProducerSettings",
+    "TrainSettings",
     "load",
 ]
 
@@ -227,6 +229,57 @@ class ProducerSettings(BaseSettings):
         if self.symbols:
             return list(self.symbols)
         return DEFAULT_COINBASE_PRODUCTS if self.source == "coinbase" else synthetic_symbols(100)
+
+
+class ModelSettings(BaseSettings):
+    """Which model serves, and how it runs."""
+
+    model_config = _config("MODEL_")
+
+    registry: Path = Field(Path("models"), description="Directory of model versions.")
+    variant: Literal["model", "baseline"] = Field(
+        "model", description="Serve the LightGBM model or the baseline rule of the same version."
+    )
+    version: str | None = Field(None, description="Pin a version; default: the current one.")
+    threads: int = Field(1, ge=1, le=256, description="CPU threads for LightGBM inference.")
+
+
+class TrainSettings(BaseSettings):
+    """``volstream train``: the history to learn from and how."""
+
+    model_config = _config("TRAIN_")
+
+    source: Literal["synthetic", "replay"] = Field(
+        "synthetic", description="Simulate a market, or replay tick files / a Coinbase capture."
+    )
+    files: CommaList = Field(default_factory=list, description="Replay: files to read, in order.")
+    duration_seconds: float = Field(
+        7200.0, gt=0, description="Synthetic: simulated seconds of history."
+    )
+    symbols: int = Field(30, ge=1, le=10_000, description="Synthetic: number of symbols.")
+    tick_rate: float = Field(150.0, gt=0, description="Synthetic: ticks per simulated second.")
+    seed: int = Field(7, ge=0, description="Seed of the simulation, sampling and LightGBM.")
+    horizon_seconds: float = Field(
+        60.0, gt=0, description="Label: realized volatility over the next H seconds..."
+    )
+    label_quantile: float = Field(
+        0.9, gt=0, lt=1, description="...exceeds this quantile of its training-period values."
+    )
+    validation_share: float = Field(0.2, gt=0, lt=0.5, description="Share of time for validation.")
+    test_share: float = Field(0.2, gt=0, lt=0.5, description="Share of time for the test.")
+    max_train_rows: int = Field(
+        200_000, ge=1000, description="Train on at most this many rows, evenly spaced in time."
+    )
+    rounds: int = Field(
+        600, ge=1, description="Most boosting rounds (early stopping on validation)."
+    )
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    num_leaves: int = Field(15, ge=2, le=4096)
+    threads: int = Field(2, ge=1, le=256, description="CPU threads for training.")
+    reference_rows: int = Field(
+        50_000, ge=100, description="Rows of the reference sample kept for drift."
+    )
+    promote: bool = Field(True, description="Make the new version current.")
 
 
 def synthetic_symbols(n: int) -> list[str]:

@@ -146,6 +146,16 @@ class TickBatch:
         """Columns of ``ticks``, in order."""
         return _columns(list(ticks), list(range(len(ticks))))
 
+    @classmethod
+    def concat(cls, batches: Sequence[TickBatch]) -> TickBatch:
+        """One batch of all rows of ``batches``, in order (``index`` renumbered)."""
+        columns = {
+            name: np.concatenate([getattr(b, name) for b in batches])
+            for name in _ARRAY_COLUMNS
+            if name != "index"
+        }
+        return cls.from_columns([s for b in batches for s in b.symbol], columns)
+
     def to_ticks(self) -> list[Tick]:
         """One :class:`Tick` per row."""
         sides = np.where(self.is_buy, "buy", "sell").tolist()

@@ -116,24 +116,38 @@ def test_paced_rate_and_metrics_endpoint(kafka: KafkaSettings) -> None:
     assert 700 <= result["s"].sent <= 1100, "about 500 ticks/s for 2 s"
 
 
-def test_demo_streams_until_ctrl_c_and_stops_cleanly(tmp_path: Path) -> None:
-    port = free_port()
+def test_demo_trains_a_model_streams_until_ctrl_c_and_stops_cleanly(tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "volstream", "demo", "--port", str(port)],
+        [sys.executable, "-m", "volstream", "demo", "--port", str(free_port())],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
-        env={**os.environ, "VOLSTREAM_PRODUCER_METRICS_PORT": str(free_port())},
+        env={**os.environ, "VOLSTREAM_PRODUCER_METRICS_PORT": str(free_port()),
+             "VOLSTREAM_TRAIN_DURATION_SECONDS": "1800"},
     )  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout or []), daemon=True)
+    reader.start()
     try:
-        time.sleep(6)
+        deadline = time.monotonic() + 120
+        while not any("streaming synthetic ticks" in line for line in lines):
+            assert time.monotonic() < deadline and process.poll() is None, "".join(lines)
+            time.sleep(0.2)
+        time.sleep(3)
         stopped_at = time.monotonic()
         process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=10)
+        process.wait(timeout=10)
         took = time.monotonic() - stopped_at
+        reader.join(5)
     finally:
         process.kill()
+        process.wait()
+        if process.stdout:
+            process.stdout.close()
+    output = "".join(lines)
     assert process.returncode == 0, output
     assert took < 5
     assert "Traceback" not in output
-    summary = [line for line in output.splitlines() if line.startswith("demo stopped: sent=")]
+    assert "no model in models yet; training one" in output
+    assert (tmp_path / "models" / "registry.json").is_file()
+    summary = [line for line in lines if line.startswith("demo stopped: sent=")]
     assert summary and "failed=0" in summary[0]
     assert int(summary[0].split("sent=")[1].split()[0]) > 1000

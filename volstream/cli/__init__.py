@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from volstream.cli import demo, kafka, produce
+from volstream.cli import demo, kafka, models, produce
 from volstream.errors import VolstreamError
 from volstream.logs import setup_logging
 
@@ -42,6 +42,8 @@ def _main(
 app.command("broker")(kafka.broker)
 app.add_typer(kafka.topics_app, name="topics")
 app.command("produce")(produce.produce)
+app.command("train")(models.train)
+app.add_typer(models.models_app, name="models")
 app.command("demo")(demo.demo)
 
 
@@ -49,6 +51,9 @@ def main() -> None:
     """Run the command line; a :class:`VolstreamError` ends it with one line and exit code 1."""
     try:
         app()
+    except KeyboardInterrupt:
+        typer.secho("volstream: interrupted", err=True)
+        sys.exit(130)
     except VolstreamError as e:
         if _state["debug"]:
             raise

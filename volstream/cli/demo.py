@@ -7,12 +7,13 @@ from typing import Annotated
 
 import typer
 
+from volstream.cli.models import progress_bars
 from volstream.cli.options import described
 from volstream.cli.produce import run_producer
 from volstream.kafka.admin import ensure_topics
 from volstream.kafka.embedded import EmbeddedBroker
 from volstream.lifecycle import install_stop_handlers
-from volstream.settings import BrokerSettings, ProducerSettings, load
+from volstream.settings import BrokerSettings, ModelSettings, ProducerSettings, TrainSettings, load
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +22,15 @@ def demo(
     port: Annotated[int | None, typer.Option(help=described(BrokerSettings, "port"))] = None,
     rate: Annotated[float | None, typer.Option(help=described(ProducerSettings, "rate"))] = None,
 ) -> None:
-    """Start the embedded broker, create the topics and stream synthetic ticks until Ctrl-C."""
+    """Run the pipeline on the embedded broker until Ctrl-C.
+
+    Starts the broker, creates the topics, trains a model when the registry has
+    none, and streams synthetic ticks.
+    """
     broker_settings = load(BrokerSettings, port=port)
     producer_settings = load(ProducerSettings, source="synthetic", rate=rate)
+    model_settings = load(ModelSettings)
+    ensure_model(model_settings)
     stop = install_stop_handlers()
     with EmbeddedBroker(broker_settings) as broker:
         kafka = broker.kafka_settings()
@@ -31,3 +38,18 @@ def demo(
         log.info("demo: broker at %s; streaming synthetic ticks, Ctrl-C stops", broker.bootstrap)
         summary = run_producer(kafka, producer_settings, stop)
     typer.echo(f"demo stopped: {summary.line()}")
+
+
+def ensure_model(settings: ModelSettings) -> None:
+    """Train a model with the default settings when the registry has no current one."""
+    from volstream.model.registry import ModelRegistry
+    from volstream.model.training import train
+
+    registry = ModelRegistry(settings.registry)
+    if registry.current_name():
+        log.info("demo: serving model %s from %s", registry.current_name(), settings.registry)
+        return
+    log.info("demo: no model in %s yet; training one (about 15 s)", settings.registry)
+    with progress_bars() as report:
+        version = train(load(TrainSettings), settings, report)
+    log.info("demo: trained model %s", version.name)

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from volstream.features import FEATURE_NAMES, FeatureEngine
+from volstream.sources.synthetic import MarketConfig, SyntheticMarket
+from volstream.ticks import TickBatch
+
+START_MS = 1_763_650_000_000
+F = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+
+def market_ticks(seconds: int = 300, symbols: int = 12, rate: float = 200) -> TickBatch:
+    market = SyntheticMarket(
+        MarketConfig([f"S{i}" for i in range(symbols)], START_MS, tick_rate=rate, seed=5)
+    )
+    return TickBatch.concat([market.step() for _ in range(seconds)])
+
+
+def ticks(
+    symbol_times: list[tuple[str, int, float]], trade_ids: list[int] | None = None
+) -> TickBatch:
+    """Ticks at (symbol, ms offset, mid) with a 2 bp spread and size 1."""
+    n = len(symbol_times)
+    mids = np.array([m for _, _, m in symbol_times])
+    return TickBatch.from_columns(
+        [s for s, _, _ in symbol_times],
+        {
+            "event_time_ms": START_MS + np.array([t for _, t, _ in symbol_times]),
+            "price": mids, "size": np.ones(n), "bid": mids * 0.9999, "ask": mids * 1.0001,
+            "bid_size": np.full(n, 3.0), "ask_size": np.ones(n), "is_buy": np.ones(n, bool),
+            "trade_id": np.array(trade_ids if trade_ids is not None else range(1, n + 1)),
+            "sequence": np.arange(n),
+        },
+    )  # fmt: skip
+
+
+def test_features_do_not_depend_on_batch_sizes() -> None:
+    """No training/serving skew: one batch and random small batches give the same rows."""
+    stream = market_ticks()
+    whole = FeatureEngine(symbols=2, capacity=8).update(stream)  # small: growth is exercised
+    rng = np.random.default_rng(1)
+    engine, parts, start = FeatureEngine(), [], 0
+    while start < len(stream):
+        size = int(rng.integers(1, 400))
+        parts.append(engine.update(stream.take(slice(start, start + size))))
+        start += size
+    pieces = np.vstack(parts)
+    assert pieces.shape == (len(stream), len(FEATURE_NAMES))
+    np.testing.assert_array_equal(pieces, whole)  # bit for bit, not only to 1e-12
+
+
+def test_windows_match_a_direct_computation() -> None:
+    stream = market_ticks(seconds=120, symbols=3)
+    rows = FeatureEngine().update(stream)
+    mid = (stream.bid + stream.ask) / 2
+    for i in range(0, len(stream), 97):
+        mine = [j for j in range(i + 1) if stream.symbol[j] == stream.symbol[i]]
+        returns = np.diff(np.log(mid[mine]), prepend=np.log(mid[mine[0]]))
+        t = stream.event_time_ms[mine]
+        for name, seconds in (("rv_10s", 10), ("rv_30s", 30), ("rv_60s", 60)):
+            inside = t > t[-1] - seconds * 1000
+            assert rows[i, F[name]] == pytest.approx(
+                np.sqrt(np.sum(returns[inside] ** 2)), rel=1e-9
+            )
+        inside = t > t[-1] - 60_000
+        assert rows[i, F["tick_count_60s"]] == inside.sum()
+        assert rows[i, F["volume_60s"]] == pytest.approx(stream.size[mine][inside].sum(), rel=1e-9)
+        window_mid = mid[mine][inside]
+        expected_range = (window_mid.max() - window_mid.min()) / mid[i] * 1e4
+        assert rows[i, F["range_bps_60s"]] == pytest.approx(expected_range, rel=1e-9)
+        prices, sizes = stream.price[mine][inside], stream.size[mine][inside]
+        vwap = (prices * sizes).sum() / sizes.sum()
+        assert rows[i, F["vwap_dev_bps_60s"]] == pytest.approx(
+            (stream.price[i] - vwap) / vwap * 1e4, rel=1e-6, abs=1e-9
+        )
+
+
+def test_first_tick_of_a_symbol() -> None:
+    row = FeatureEngine().update(ticks([("A", 0, 100.0)]))[0]
+    assert row[F["log_return"]] == 0 and row[F["rv_60s"]] == 0
+    assert row[F["tick_count_10s"]] == 1 and row[F["seconds_since_prev"]] == 60
+    assert row[F["spread_bps"]] == pytest.approx(2.0)
+    assert row[F["imbalance"]] == pytest.approx(0.5)  # (3 - 1) / (3 + 1)
+
+
+def test_gap_longer_than_a_window_starts_the_symbol_afresh() -> None:
+    rows = FeatureEngine().update(
+        ticks([("A", 0, 100.0), ("A", 1000, 101.0), ("A", 70_000, 105.0)])
+    )
+    assert rows[1, F["log_return"]] == pytest.approx(np.log(101 / 100))
+    assert rows[2, F["log_return"]] == 0 and rows[2, F["tick_count_60s"]] == 1
+    assert rows[2, F["seconds_since_prev"]] == 60
+
+
+def test_out_of_order_tick_is_folded_in_at_the_latest_time() -> None:
+    rows = FeatureEngine().update(
+        ticks([("A", 0, 100.0), ("A", 5000, 101.0), ("A", 3000, 102.0), ("A", 14_500, 102.0)])
+    )
+    late = rows[2]
+    assert late[F["seconds_since_prev"]] == 0
+    assert late[F["log_return"]] == pytest.approx(np.log(102 / 101))
+    assert late[F["tick_count_10s"]] == 3
+    # At 14.5 s the 10 s window keeps what is after 4.5 s: the ticks at 5 s, the late one, and now.
+    assert rows[3, F["tick_count_10s"]] == 3
+
+
+def test_duplicate_trade_id_repeats_features_and_changes_nothing() -> None:
+    engine = FeatureEngine()
+    first = engine.update(ticks([("A", 0, 100.0), ("A", 1000, 101.0)], trade_ids=[7, 8]))
+    again = engine.update(ticks([("A", 1000, 101.0), ("A", 2000, 102.0)], trade_ids=[8, 9]))
+    np.testing.assert_array_equal(again[0], first[1])
+    assert again[1, F["tick_count_10s"]] == 3
+    assert again[1, F["log_return"]] == pytest.approx(np.log(102 / 101))
+
+
+def test_symbols_do_not_mix() -> None:
+    rows = FeatureEngine().update(ticks([("A", 0, 100.0), ("B", 100, 50.0), ("A", 200, 100.5)]))
+    assert rows[1, F["log_return"]] == 0 and rows[1, F["tick_count_10s"]] == 1
+    assert rows[2, F["log_return"]] == pytest.approx(np.log(100.5 / 100))
+    assert rows[2, F["tick_count_10s"]] == 2
+
+
+def test_empty_batch() -> None:
+    assert FeatureEngine().update(ticks([])).shape == (0, len(FEATURE_NAMES))

@@ -1,0 +1,1 @@
+"""Models: the registry of versions, the baseline rule, training and inference backends."""

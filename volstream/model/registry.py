@@ -1,0 +1,152 @@
+"""The model registry: a directory of versions and a record of which one serves.
+
+    models/
+      registry.json          {"current": "v...", "history": ["v1", "v2", ...]}
+      v20261123-141500-3fa2c1/
+        model.txt            LightGBM text model
+        model.json           metadata (see docs/model.md)
+        reference.parquet    a sample of training features and predictions, for drift
+
+``history`` lists the promotions, oldest first; rollback steps back one.
+Files only, never a pickle; registry.json is replaced atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from volstream.errors import ModelError
+
+__all__ = ["ModelRegistry", "ModelVersion"]
+
+MODEL_FILE = "model.txt"
+METADATA_FILE = "model.json"
+REFERENCE_FILE = "reference.parquet"
+REGISTRY_FILE = "registry.json"
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One version directory and its metadata."""
+
+    name: str
+    path: Path
+    metadata: dict[str, Any]
+
+    @property
+    def model_file(self) -> Path:
+        """The LightGBM text model."""
+        return self.path / MODEL_FILE
+
+    @property
+    def reference_file(self) -> Path:
+        """The drift reference sample."""
+        return self.path / REFERENCE_FILE
+
+
+class ModelRegistry:
+    """Versions under ``root`` and the one that serves."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def versions(self) -> list[ModelVersion]:
+        """Every version, oldest first."""
+        if not self.root.is_dir():
+            return []
+        found = [
+            self._read(path) for path in self.root.iterdir() if (path / METADATA_FILE).is_file()
+        ]
+        return sorted(found, key=lambda v: (str(v.metadata.get("created_at", "")), v.name))
+
+    def get(self, name: str) -> ModelVersion:
+        """Version ``name`` (or ``current``)."""
+        if name == "current":
+            return self.current()
+        path = self.root / name
+        if not (path / METADATA_FILE).is_file():
+            known = ", ".join(v.name for v in self.versions()) or "none"
+            raise ModelError(f"no model version {name!r} in {self.root} (known: {known})")
+        return self._read(path)
+
+    def current(self) -> ModelVersion:
+        """The version that serves."""
+        name = self._state().get("current")
+        if not name:
+            raise ModelError(f"no current model in {self.root}: train one with `volstream train`")
+        return self.get(name)
+
+    def current_name(self) -> str | None:
+        """The name of the version that serves, if any."""
+        name = self._state().get("current")
+        return str(name) if name else None
+
+    def history(self) -> list[str]:
+        """Promotions, oldest first."""
+        return list(self._state().get("history", []))
+
+    def add(self, name: str, write: Any) -> ModelVersion:
+        """Create version ``name`` by calling ``write(directory)``; nothing is left on failure."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        final = self.root / name
+        if final.exists():
+            raise ModelError(f"model version {name} already exists")
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=self.root))
+        try:
+            write(staging)
+            staging.rename(final)
+        except BaseException:
+            for child in staging.iterdir():
+                child.unlink()
+            staging.rmdir()
+            raise
+        return self._read(final)
+
+    def promote(self, name: str) -> ModelVersion:
+        """Make ``name`` the current version."""
+        version = self.get(name)
+        history = self.history()
+        if history and history[-1] == name:
+            return version
+        self._write_state({"current": name, "history": [*history, name]})
+        return version
+
+    def rollback(self) -> ModelVersion:
+        """Serve the previously promoted version again."""
+        history = self.history()
+        if len(history) < 2:
+            raise ModelError("nothing to roll back to: fewer than two promotions in the history")
+        previous = history[-2]
+        self.get(previous)
+        self._write_state({"current": previous, "history": history[:-1]})
+        return self.get(previous)
+
+    def _state(self) -> dict[str, Any]:
+        path = self.root / REGISTRY_FILE
+        if not path.is_file():
+            return {}
+        try:
+            state: dict[str, Any] = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise ModelError(f"{path} is not valid JSON: {e}") from e
+        return state
+
+    def _write_state(self, state: dict[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=".registry-", dir=self.root)
+        with os.fdopen(fd, "w") as file:
+            json.dump(state, file, indent=2)
+        os.replace(temporary, self.root / REGISTRY_FILE)
+
+    @staticmethod
+    def _read(path: Path) -> ModelVersion:
+        try:
+            metadata = json.loads((path / METADATA_FILE).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ModelError(f"cannot read {path / METADATA_FILE}: {e}") from e
+        return ModelVersion(path.name, path, metadata)
