@@ -20,7 +20,7 @@ import time
 from confluent_kafka import Producer
 
 from benchmarks.common import fresh_topics, median_of, row
-from producer.publisher import PRODUCER_DEFAULTS, PRODUCER_REQUIRED
+from volstream.kafka.clients import PRODUCER_DEFAULTS, PRODUCER_REQUIRED
 from volstream.kafka.embedded import EmbeddedBroker, free_port
 from volstream.settings import BrokerSettings, KafkaSettings
 

@@ -5,28 +5,20 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from typing import Any, Final
+from typing import Final
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message
 
 from producer.metrics import ProducerMetrics
 from volstream.errors import BrokerError
+from volstream.kafka.clients import make_producer
 from volstream.settings import KafkaSettings
 from volstream.ticks import TickBatch, encode_ticks
 
-__all__ = ["PRODUCER_DEFAULTS", "PRODUCER_REQUIRED", "TickPublisher"]
+__all__ = ["TickPublisher"]
 
 log = logging.getLogger(__name__)
 
-#: Required: retries must never duplicate or reorder a partition's ticks.
-PRODUCER_REQUIRED: Final[dict[str, Any]] = {"enable.idempotence": True}
-#: Tuning defaults; VOLSTREAM_KAFKA__* properties override them.
-PRODUCER_DEFAULTS: Final[dict[str, Any]] = {
-    "linger.ms": 5,  # wait up to 5 ms to fill a batch: far fewer requests under load
-    "batch.size": 1_000_000,
-    "compression.type": "lz4",  # ticks are repetitive JSON: ~4x fewer bytes for little CPU
-    "queue.buffering.max.messages": 500_000,
-}
 QUEUE_LIMIT: Final = 450_000  # below queue.buffering.max.messages: room for the next produce
 
 
@@ -48,16 +40,7 @@ class TickPublisher:
         self._queued = 0
         self._in_flight: deque[tuple[int, float, int]] = deque()  # (queued after, at, size)
         self._keys: dict[str, bytes] = {}
-        self._producer = Producer(
-            kafka.client_config(
-                PRODUCER_DEFAULTS,
-                **PRODUCER_REQUIRED,
-                **{"delivery.report.only.error": True},
-                on_delivery=self._on_failure,
-                logger=logging.getLogger("volstream.librdkafka"),
-                error_cb=self._on_error,
-            )
-        )
+        self._producer = make_producer(kafka, self._on_failure)
         self._check_topic(kafka.timeout_seconds)
 
     def _check_topic(self, timeout: float) -> None:
@@ -130,6 +113,3 @@ class TickPublisher:
         while self._in_flight and self._in_flight[0][0] <= finished:
             _, queued_at, size = self._in_flight.popleft()
             self._metrics.produce_latency.observe_repeated(now - queued_at, size, self.topic)
-
-    def _on_error(self, error: KafkaError) -> None:
-        log.warning("kafka client: %s", error.str())

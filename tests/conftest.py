@@ -90,3 +90,17 @@ def make_kafka(kafka_bootstrap: str) -> Callable[..., KafkaSettings]:
 def kafka(make_kafka: Callable[..., KafkaSettings]) -> KafkaSettings:
     """Kafka settings with fresh, created topics (6 partitions for ticks)."""
     return make_kafka()
+
+
+@pytest.fixture(scope="session")
+def small_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A registry with one small trained model (a few seconds to train)."""
+    from volstream.model.training import train
+    from volstream.settings import ModelSettings, TrainSettings
+
+    registry = tmp_path_factory.mktemp("small-models")
+    train(
+        TrainSettings(duration_seconds=1800, symbols=10, tick_rate=80),
+        ModelSettings(registry=registry),
+    )
+    return registry

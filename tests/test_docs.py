@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 from producer.metrics import build_metrics
 from volstream.settings import (
     BrokerSettings,
+    ConsumerSettings,
     KafkaSettings,
     ModelSettings,
     ProducerSettings,
@@ -20,7 +21,15 @@ DOCS = Path(__file__).parent.parent / "docs"
 
 
 @pytest.mark.parametrize(
-    "cls", [KafkaSettings, BrokerSettings, ProducerSettings, ModelSettings, TrainSettings]
+    "cls",
+    [
+        KafkaSettings,
+        BrokerSettings,
+        ProducerSettings,
+        ConsumerSettings,
+        ModelSettings,
+        TrainSettings,
+    ],
 )
 def test_every_setting_is_documented(cls: type) -> None:
     text = (DOCS / "configuration.md").read_text()

@@ -12,7 +12,20 @@ from typing import Annotated, Literal
 
 import msgspec
 
-__all__ = ["Prediction", "decode_prediction", "encode_prediction"]
+from volstream.features import FEATURE_NAMES
+
+__all__ = [
+    "FeatureVector",
+    "Prediction",
+    "decode_prediction",
+    "encode_prediction",
+    "encode_predictions",
+]
+
+#: The feature values of one prediction, one field per feature, in engine order.
+FeatureVector = msgspec.defstruct(
+    "FeatureVector", [(name, float) for name in FEATURE_NAMES], gc=False
+)
 
 
 class Prediction(msgspec.Struct, frozen=True, gc=False):
@@ -35,7 +48,8 @@ class Prediction(msgspec.Struct, frozen=True, gc=False):
         Literal["model", "baseline"], msgspec.Meta(description="LightGBM model or baseline rule.")
     ]
     features: Annotated[
-        dict[str, float], msgspec.Meta(description="Feature name to value, as scored.")
+        FeatureVector,  # type: ignore[valid-type]
+        msgspec.Meta(description="Feature name to value, as scored (see docs/features.md)."),
     ]
     source_partition: Annotated[int, msgspec.Meta(ge=0, description="Partition of the tick.")]
     source_offset: Annotated[int, msgspec.Meta(ge=0, description="Offset of the tick.")]
@@ -48,6 +62,13 @@ _encoder = msgspec.json.Encoder()
 def encode_prediction(prediction: Prediction) -> bytes:
     """The JSON bytes of one prediction, as published."""
     return _encoder.encode(prediction)
+
+
+def encode_predictions(predictions: list[Prediction]) -> list[bytes]:
+    """The JSON bytes of each prediction, encoded in one call."""
+    if not predictions:
+        return []
+    return _encoder.encode_lines(predictions).split(b"\n")[:-1]
 
 
 def decode_prediction(payload: bytes) -> Prediction:

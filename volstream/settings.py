@@ -32,6 +32,7 @@ from volstream.errors import ConfigError
 
 __all__ = [
     "BrokerSettings",
+    "ConsumerSettings",
     "KafkaSettings",
     "ModelSettings",
     "ProducerSettings",
@@ -231,6 +232,39 @@ class ProducerSettings(BaseSettings):
         return DEFAULT_COINBASE_PRODUCTS if self.source == "coinbase" else synthetic_symbols(100)
 
 
+class ConsumerSettings(BaseSettings):
+    """``volstream consume``: the group, the batches, the checks and the lag rules."""
+
+    model_config = _config("CONSUMER_")
+
+    group: str = Field("volstream", min_length=1, description="Consumer group id.")
+    batch_size: int = Field(10_000, ge=1, le=100_000, description="Most ticks in one micro-batch.")
+    batch_wait_ms: float = Field(
+        5.0, ge=0, le=10_000, description="Longest wait for a batch to fill before processing."
+    )
+    max_message_bytes: int = Field(4096, ge=64, description="Larger ticks go to the DLQ.")
+    future_tolerance_seconds: float = Field(
+        60.0, ge=0, description="Ticks further ahead of the clock go to the DLQ."
+    )
+    rebuild: bool = Field(
+        True, description="Re-read each new partition's last window before predicting."
+    )
+    stop_at_end: bool = Field(False, description="Exit once every assigned partition is caught up.")
+    max_messages: int | None = Field(None, gt=0, description="Exit after this many messages.")
+    lag_refresh_seconds: float = Field(
+        1.0, gt=0, description="How often to read watermarks for the lag metrics."
+    )
+    lag_window_seconds: float = Field(
+        60.0, gt=0, description="Lag health: the window over which growth or a stall is judged."
+    )
+    stopped_after_seconds: float = Field(
+        30.0, gt=0, description="Lag health: no commit for this long while lagging is 'stopped'."
+    )
+    metrics_port: int = Field(
+        9102, ge=0, le=65535, description="Port of /metrics; 0 turns the endpoint off."
+    )
+
+
 class ModelSettings(BaseSettings):
     """Which model serves, and how it runs."""
 
@@ -273,7 +307,9 @@ class TrainSettings(BaseSettings):
     rounds: int = Field(
         600, ge=1, description="Most boosting rounds (early stopping on validation)."
     )
-    learning_rate: float = Field(0.05, gt=0, le=1)
+    learning_rate: float = Field(
+        0.1, gt=0, le=1, description="LightGBM learning rate (0.1: fewer trees to score)."
+    )
     num_leaves: int = Field(15, ge=2, le=4096)
     threads: int = Field(2, ge=1, le=256, description="CPU threads for training.")
     reference_rows: int = Field(

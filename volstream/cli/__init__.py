@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from volstream.cli import demo, kafka, models, produce
+from volstream.cli import consume, demo, kafka, models, produce
 from volstream.errors import VolstreamError
 from volstream.logs import setup_logging
 
@@ -42,6 +42,8 @@ def _main(
 app.command("broker")(kafka.broker)
 app.add_typer(kafka.topics_app, name="topics")
 app.command("produce")(produce.produce)
+app.command("consume")(consume.consume)
+app.command("lag")(consume.lag)
 app.command("train")(models.train)
 app.add_typer(models.models_app, name="models")
 app.command("demo")(demo.demo)

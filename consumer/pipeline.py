@@ -1,0 +1,127 @@
+"""The array steps of one batch: messages to ticks, ticks to features, scores to predictions.
+
+Each step takes arrays and returns arrays; ``consumer/main.py`` owns their order,
+the clients and the offsets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from confluent_kafka import KafkaError, Message
+
+from volstream.features import N_FEATURES, FeatureEngine
+from volstream.model.inference import ModelInfo
+from volstream.predictions import FeatureVector, Prediction, encode_predictions
+from volstream.ticks import Reject, TickBatch, decode_batch
+
+__all__ = [
+    "Polled",
+    "Decoded",
+    "compute_features",
+    "dead_letter_headers",
+    "decode",
+    "encode",
+    "split",
+]
+
+IntArray = npt.NDArray[np.int64]
+PARTITION_EOF = KafkaError._PARTITION_EOF  # noqa: SLF001 - librdkafka's name for it
+
+
+@dataclass
+class Polled:
+    """What one consume() returned: records, partitions that reached their end, errors."""
+
+    messages: list[Message]
+    at_end: set[int]
+    errors: list[KafkaError]
+
+
+def split(raw: Sequence[Message]) -> Polled:
+    """Separate records from end-of-partition events and errors."""
+    messages, at_end, errors = [], set(), []
+    for message in raw:
+        error = message.error()
+        if error is None:
+            messages.append(message)
+        elif error.code() == PARTITION_EOF:
+            at_end.add(message.partition())
+        else:
+            errors.append(error)
+    return Polled(messages, at_end, errors)
+
+
+@dataclass
+class Decoded:
+    """Valid ticks with where each came from, and the rejects."""
+
+    ticks: TickBatch
+    partitions: IntArray  # of each valid tick
+    offsets: IntArray
+    all_partitions: IntArray  # of every message, valid or not
+    all_offsets: IntArray
+
+
+def decode(messages: list[Message], now_ms: int, max_bytes: int, tolerance_ms: int) -> Decoded:
+    """Decode and validate the batch's payloads."""
+    n = len(messages)
+    partitions = np.fromiter((m.partition() for m in messages), dtype=np.int64, count=n)
+    offsets = np.fromiter((m.offset() for m in messages), dtype=np.int64, count=n)
+    ticks = decode_batch(
+        [m.value() for m in messages],
+        now_ms=now_ms,
+        max_bytes=max_bytes,
+        future_tolerance_ms=tolerance_ms,
+    )
+    return Decoded(ticks, partitions[ticks.index], offsets[ticks.index], partitions, offsets)
+
+
+def compute_features(
+    engines: dict[int, FeatureEngine], ticks: TickBatch, partitions: IntArray
+) -> npt.NDArray[np.float64]:
+    """Features of every tick, each partition through its own engine (its own symbols)."""
+    features = np.empty((len(ticks), N_FEATURES))
+    for partition in np.unique(partitions).tolist():
+        rows = partitions == partition
+        features[rows] = engines[partition].update(ticks.take(rows))
+    return features
+
+
+def encode(
+    decoded: Decoded,
+    features: npt.NDArray[np.float64],
+    probabilities: npt.NDArray[np.float64],
+    info: ModelInfo,
+    processed_ms: int,
+) -> list[bytes]:
+    """One prediction document per valid tick."""
+    ticks, threshold = decoded.ticks, info.threshold
+    rows = zip(
+        ticks.symbol,
+        ticks.event_time_ms.tolist(),
+        probabilities.tolist(),
+        features.tolist(),
+        decoded.partitions.tolist(),
+        decoded.offsets.tolist(),
+        strict=True,
+    )
+    return encode_predictions([
+        Prediction(symbol, event_ms, processed_ms, p, p >= threshold, threshold, info.version,
+                   info.variant, FeatureVector(*values), partition, offset)  # type: ignore[arg-type]
+        for symbol, event_ms, p, values, partition, offset in rows
+    ])  # fmt: skip
+
+
+def dead_letter_headers(reject: Reject, topic: str, message: Message) -> list[tuple[str, bytes]]:
+    """Headers of a dead-letter record: why, and where the original came from."""
+    return [
+        ("reason", reject.reason.encode()),
+        ("detail", reject.detail.encode()[:1000]),
+        ("source_topic", topic.encode()),
+        ("source_partition", str(message.partition()).encode()),
+        ("source_offset", str(message.offset()).encode()),
+    ]

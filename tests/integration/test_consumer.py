@@ -1,0 +1,287 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from confluent_kafka import ConsumerGroupTopicPartitions, Producer
+from confluent_kafka.admin import AdminClient
+from prometheus_client import CollectorRegistry
+
+from consumer.main import build, run
+from producer.main import run as produce
+from volstream.features import FEATURE_NAMES, FeatureEngine
+from volstream.kafka.embedded import free_port
+from volstream.predictions import decode_prediction
+from volstream.settings import ConsumerSettings, KafkaSettings, ModelSettings, ProducerSettings
+from volstream.ticks import decode_batch
+
+from ..kafka_helpers import read_all
+from ..test_ticks import BAD, payload
+
+pytestmark = pytest.mark.kafka
+
+
+def produce_synthetic(kafka: KafkaSettings, count: int, **fields: object) -> None:
+    settings = ProducerSettings(count=count, rate=0, metrics_port=0, progress=False, **fields)  # type: ignore[arg-type]
+    assert produce(kafka, settings, threading.Event()).sent == count
+
+
+def consume(kafka: KafkaSettings, registry_dir: Path, registry: CollectorRegistry | None = None,
+            **fields: object):  # type: ignore[no-untyped-def]  # fmt: skip
+    settings = ConsumerSettings(metrics_port=0, stop_at_end=True, **fields)  # type: ignore[arg-type]
+    return run(kafka, settings, ModelSettings(registry=registry_dir), threading.Event(), registry)
+
+
+def test_one_prediction_per_valid_tick_and_rejects_in_the_dlq(
+    kafka: KafkaSettings, small_registry: Path
+) -> None:
+    produce_synthetic(kafka, 3000, symbols="12")
+    now_ms = int(time.time() * 1000)
+    bad = {
+        reason: body.replace(b"1763650000000", str(now_ms).encode()) for reason, body in BAD.items()
+    }
+    bad["future_timestamp"] = payload(event_time_ms=now_ms + 3_600_000)
+    producer = Producer(kafka.client_config())
+    for reason, body in sorted(bad.items()):
+        producer.produce(kafka.ticks_topic, body, key=reason.encode(), timestamp=now_ms)
+    producer.flush(10)
+    registry = CollectorRegistry()
+    summary = consume(kafka, small_registry, registry, group="exactly-once-each")
+    assert (summary.consumed, summary.predicted, summary.rejected) == (
+        3000 + len(bad),
+        3000,
+        len(bad),
+    )
+
+    predictions = read_all(kafka, kafka.predictions_topic, 3000)
+    documents = [decode_prediction(m.value()) for m in predictions]
+    sources = Counter((d.source_partition, d.source_offset) for d in documents)
+    assert len(sources) == 3000 and max(sources.values()) == 1
+    assert all(m.key().decode() == d.symbol for m, d in zip(predictions, documents, strict=True))
+    assert all(
+        m.timestamp()[1] == d.event_time_ms for m, d in zip(predictions, documents, strict=True)
+    )
+    assert all(d.spike == (d.probability >= d.threshold) for d in documents)
+
+    dead = read_all(kafka, kafka.dlq_topic, len(bad))
+    by_reason = {dict(m.headers())["reason"].decode(): m for m in dead}
+    assert set(by_reason) == set(bad)
+    for reason, message in by_reason.items():
+        headers = dict(message.headers())
+        assert message.value() == bad[reason]  # the original bytes, untouched
+        assert message.key() == reason.encode()
+        assert headers["source_topic"].decode() == kafka.ticks_topic
+        assert int(headers["source_offset"]) >= 0 and headers["detail"]
+    for reason in bad:
+        assert (
+            registry.get_sample_value("volstream_consumer_rejected_total", {"reason": reason}) == 1
+        )
+    assert registry.get_sample_value("volstream_consumer_end_to_end_latency_seconds_count") == 3000
+
+
+def test_state_is_rebuilt_after_a_restart(kafka: KafkaSettings, small_registry: Path) -> None:
+    produce_synthetic(kafka, 4000, symbols="6")
+    consume(kafka, small_registry, group="rebuild", max_messages=2500, batch_size=500)
+    consume(kafka, small_registry, group="rebuild", batch_size=500)
+    ticks = read_all(kafka, kafka.ticks_topic, 4000)
+    expected: dict[tuple[int, int], np.ndarray] = {}
+    for partition in {m.partition() for m in ticks}:
+        mine = sorted((m for m in ticks if m.partition() == partition), key=lambda m: m.offset())
+        batch = decode_batch([m.value() for m in mine], now_ms=int(time.time() * 1000))
+        rows = FeatureEngine().update(batch)
+        expected.update({(partition, m.offset()): row for m, row in zip(mine, rows, strict=True)})
+    predictions = [
+        decode_prediction(m.value()) for m in read_all(kafka, kafka.predictions_topic, 4000)
+    ]
+    latest = {(p.source_partition, p.source_offset): p for p in predictions}  # the last word wins
+    assert len(latest) == 4000
+    for key, prediction in latest.items():
+        got = [getattr(prediction.features, name) for name in FEATURE_NAMES]
+        np.testing.assert_array_equal(got, expected[key], err_msg=str(key))
+
+
+def _metrics(port: int) -> dict[str, float]:
+    """The samples of a consumer's /metrics; empty while it is not serving yet."""
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()  # noqa: S310
+    except OSError:
+        return {}
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    return values
+
+
+def _start_consumer(
+    kafka: KafkaSettings, registry: Path, group: str, port: int, *extra: str
+) -> subprocess.Popen[str]:
+    env = {**os.environ, "VOLSTREAM_KAFKA_TICKS_TOPIC": kafka.ticks_topic,
+           "VOLSTREAM_KAFKA_PREDICTIONS_TOPIC": kafka.predictions_topic,
+           "VOLSTREAM_KAFKA_DLQ_TOPIC": kafka.dlq_topic}  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "volstream", "consume", "--bootstrap", kafka.bootstrap,
+         "--group", group, "--metrics-port", str(port), "--registry", str(registry), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+
+
+def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
+
+
+def _stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGTERM)
+    try:
+        output, _ = process.communicate(timeout=10)
+    finally:
+        process.kill()
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
+    return output
+
+
+def _sample(port: int, prefix: str) -> float:
+    return next((v for k, v in _metrics(port).items() if k.startswith(prefix)), 0.0)
+
+
+def _assigned(port: int) -> float:
+    return _sample(port, "volstream_consumer_assigned_partitions")
+
+
+def test_two_processes_share_the_partitions(kafka: KafkaSettings, small_registry: Path) -> None:
+    ports = [free_port(), free_port()]
+    first = _start_consumer(kafka, small_registry, "sharing", ports[0])
+    try:
+        _wait(lambda: _assigned(ports[0]) == 6, 60, "the first member to own all partitions")
+        second = _start_consumer(kafka, small_registry, "sharing", ports[1])
+        try:
+            split = lambda: _assigned(ports[0]) + _assigned(ports[1]) == 6 and _assigned(ports[1])  # noqa: E731
+            _wait(split, 90, "the partitions to be split")
+            produce_synthetic(kafka, 2000, symbols="30")
+            predictions = "volstream_consumer_predictions_total"
+            _wait(lambda: _sample(ports[0], predictions) + _sample(ports[1], predictions) >= 2000,
+                  60, "every prediction")  # fmt: skip
+        finally:
+            _stop(second)
+    finally:
+        _stop(first)
+    predictions = read_all(kafka, kafka.predictions_topic, 2000)
+    assert (
+        len(
+            {
+                (json.loads(m.value())["source_partition"], json.loads(m.value())["source_offset"])
+                for m in predictions
+            }
+        )
+        == 2000
+    )
+
+
+def test_kill_9_then_restart_loses_no_tick(kafka: KafkaSettings, small_registry: Path) -> None:
+    produce_synthetic(kafka, 30_000, symbols="20")
+    port = free_port()
+    process = _start_consumer(kafka, small_registry, "crash", port, "--batch-size", "500")
+    try:
+        _wait(lambda: _sample(port, "volstream_consumer_predictions_total") >= 5000, 60,
+              "some predictions")  # fmt: skip
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+    finally:
+        process.kill()
+        if process.stdout:
+            process.stdout.close()
+    summary = consume(kafka, small_registry, group="crash", batch_size=500)
+    assert summary.consumed < 30_000  # the restart picked up where the commits were
+    predictions = read_all(kafka, kafka.predictions_topic, 30_000, timeout=60)
+    sources = Counter(
+        (json.loads(m.value())["source_partition"], json.loads(m.value())["source_offset"])
+        for m in predictions
+    )
+    assert len(sources) == 30_000, "every tick has a prediction"
+    duplicates = sum(n - 1 for n in sources.values())
+    assert duplicates <= 500 * 6 * 2, "at most the batches in hand were repeated"
+
+
+def test_lag_metrics_agree_with_the_lag_command_and_the_broker(
+    kafka: KafkaSettings, small_registry: Path
+) -> None:
+    producer = Producer(kafka.client_config(**{"linger.ms": 0}))
+
+    def one_at_a_time(count: int, symbols: list[str]) -> None:
+        for i in range(count):  # one record per request: exact watermarks on any broker
+            symbol = symbols[i % len(symbols)]
+            producer.produce(kafka.ticks_topic, payload(symbol=symbol, trade_id=time.time_ns(),
+                             event_time_ms=int(time.time() * 1000)), symbol.encode(),
+                             timestamp=int(time.time() * 1000))  # fmt: skip
+            producer.flush(5)
+
+    symbols = [f"LAG-{i}" for i in range(12)]
+    one_at_a_time(24, symbols)
+    registry = CollectorRegistry()
+    settings = ConsumerSettings(metrics_port=0, group="lagging", lag_refresh_seconds=0.5)
+    worker = build(kafka, settings, ModelSettings(registry=small_registry), registry)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    try:
+
+        def group_lag() -> float | None:
+            return registry.get_sample_value(
+                "volstream_consumer_group_lag_records", {"group": "lagging"}
+            )
+
+        _wait(lambda: worker.consumed == 24 and group_lag() == 0, 60, "the consumer to catch up")
+        worker.pause()
+        time.sleep(1)
+        one_at_a_time(36, symbols)
+        _wait(lambda: group_lag() == 36, 30, "the backlog to show in the metrics")
+        time.sleep(1)
+        command = ["lag", "--group", "lagging", "--json", "--bootstrap", kafka.bootstrap,
+                   "--topic", kafka.ticks_topic]  # fmt: skip
+        cli = subprocess.run([sys.executable, "-m", "volstream", *command],
+                             capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+        rows = {row["partition"]: row for row in json.loads(cli.stdout)}
+        admin = AdminClient(kafka.client_config())
+        committed = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions("lagging")])[
+            "lagging"
+        ].result()
+        broker = {tp.partition: tp.offset for tp in committed.topic_partitions}
+        assert sum(row["lag"] for row in rows.values()) == 36
+        for partition, row in rows.items():
+            labels = {"group": "lagging", "topic": kafka.ticks_topic, "partition": str(partition)}
+            assert registry.get_sample_value("volstream_consumer_lag_records", labels) == row["lag"]
+            assert (
+                registry.get_sample_value("volstream_consumer_committed_offset", labels)
+                == broker[partition]
+                == row["committed"]
+            )
+            assert (
+                registry.get_sample_value("volstream_consumer_high_watermark", labels)
+                == row["high_watermark"]
+            )
+            seconds = registry.get_sample_value("volstream_consumer_lag_seconds", labels)
+            assert seconds == pytest.approx(row["lag_seconds"], abs=2.5)
+            assert (seconds > 0) == (row["lag"] > 0)
+            assert row["state"] == ("lagging" if row["lag"] else "ok")
+        worker.resume()
+        _wait(lambda: group_lag() == 0 and worker.consumed == 60, 30, "the backlog to clear")
+    finally:
+        stop.set()
+        thread.join(15)
+        worker.close()

@@ -1,0 +1,80 @@
+"""``volstream consume`` and ``volstream lag``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from volstream.cli.kafka import Bootstrap
+from volstream.cli.models import Registry
+from volstream.cli.options import described
+from volstream.lifecycle import install_stop_handlers
+from volstream.settings import ConsumerSettings, KafkaSettings, ModelSettings, load
+
+C = ConsumerSettings
+console = Console()
+
+
+def consume(
+    group: Annotated[str | None, typer.Option(help=described(C, "group"))] = None,
+    batch_size: Annotated[int | None, typer.Option(help=described(C, "batch_size"))] = None,
+    batch_wait_ms: Annotated[float | None, typer.Option(help=described(C, "batch_wait_ms"))] = None,
+    stop_at_end: Annotated[
+        bool | None, typer.Option("--stop-at-end", help=described(C, "stop_at_end"))
+    ] = None,
+    max_messages: Annotated[int | None, typer.Option(help=described(C, "max_messages"))] = None,
+    rebuild: Annotated[
+        bool | None, typer.Option("--rebuild/--no-rebuild", help=described(C, "rebuild"))
+    ] = None,
+    metrics_port: Annotated[int | None, typer.Option(help=described(C, "metrics_port"))] = None,
+    variant: Annotated[str | None, typer.Option(help=described(ModelSettings, "variant"))] = None,
+    registry: Registry = None,
+    bootstrap: Bootstrap = None,
+) -> None:
+    """Turn ticks into predictions: features, inference, publish, commit, with lag metrics.
+
+    Run several with the same --group to share the partitions. Example:
+    `volstream consume --stop-at-end` processes the backlog and exits.
+    """
+    from consumer.main import run
+
+    settings = load(
+        ConsumerSettings, group=group, batch_size=batch_size, batch_wait_ms=batch_wait_ms,
+        stop_at_end=stop_at_end, max_messages=max_messages, rebuild=rebuild,
+        metrics_port=metrics_port,
+    )  # fmt: skip
+    model = load(ModelSettings, registry=registry, variant=variant)
+    kafka = load(KafkaSettings, bootstrap=bootstrap)
+    summary = run(kafka, settings, model, install_stop_handlers())
+    typer.echo(summary.line())
+
+
+def lag(
+    group: Annotated[str | None, typer.Option(help=described(C, "group"))] = None,
+    topic: Annotated[list[str] | None, typer.Option(help="Only these topics (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    bootstrap: Bootstrap = None,
+) -> None:
+    """Show a consumer group's lag per partition: offsets, records and seconds behind, owner."""
+    from volstream.lag import group_lag
+
+    kafka = load(KafkaSettings, bootstrap=bootstrap)
+    name = load(ConsumerSettings, group=group).group
+    rows = group_lag(kafka, name, topic)
+    if as_json:
+        typer.echo(json.dumps([{**asdict(row), "state": row.state} for row in rows]))
+        return
+    table = Table("topic", "partition", "committed", "high watermark", "lag", "lag (s)", "state",
+                  "owner", title=f"group {name}")  # fmt: skip
+    for row in rows:
+        cells = (row.topic, row.partition, row.committed, row.high_watermark, f"{row.lag:,}",
+                 f"{row.lag_seconds:.1f}", row.state, row.owner or "-")  # fmt: skip
+        table.add_row(*(str(cell) for cell in cells))
+    console.print(table)
+    if not rows:
+        typer.echo(f"group {name} has no committed offsets")
