@@ -53,3 +53,18 @@ def test_every_feature_is_documented() -> None:
 
     text = (DOCS / "features.md").read_text()
     assert not [name for name in FEATURE_NAMES if f"| `{name}` |" not in text]
+
+
+def test_every_consumer_metric_is_documented() -> None:
+    from consumer.lag import PARTITION_GAUGES, LagCollector, LagTracker
+    from consumer.metrics import build_metrics as build_consumer_metrics
+
+    registry = CollectorRegistry()
+    build_consumer_metrics(registry, "ticks", "g")
+    tracker = LagTracker(60, 30)
+    LagCollector(tracker, "ticks", "g", registry)
+    tracker.assign([0], {0: 0})
+    text = (DOCS / "metrics.md").read_text()
+    names = {m.name + ("_total" if m.type == "counter" else "") for m in registry.collect()}
+    assert {f"volstream_consumer_{name}" for name, _ in PARTITION_GAUGES.values()} <= names
+    assert not [n for n in names if f"`{n}`" not in text]

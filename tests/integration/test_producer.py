@@ -117,10 +117,12 @@ def test_paced_rate_and_metrics_endpoint(kafka: KafkaSettings) -> None:
 
 
 def test_demo_trains_a_model_streams_until_ctrl_c_and_stops_cleanly(tmp_path: Path) -> None:
+    consumer_port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "volstream", "demo", "--port", str(free_port())],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
         env={**os.environ, "VOLSTREAM_PRODUCER_METRICS_PORT": str(free_port()),
+             "VOLSTREAM_CONSUMER_METRICS_PORT": str(consumer_port),
              "VOLSTREAM_TRAIN_DURATION_SECONDS": "1800"},
     )  # fmt: skip
     lines: list[str] = []
@@ -131,7 +133,10 @@ def test_demo_trains_a_model_streams_until_ctrl_c_and_stops_cleanly(tmp_path: Pa
         while not any("streaming synthetic ticks" in line for line in lines):
             assert time.monotonic() < deadline and process.poll() is None, "".join(lines)
             time.sleep(0.2)
-        time.sleep(3)
+        deadline = time.monotonic() + 60
+        while _predictions(consumer_port) < 500:
+            assert time.monotonic() < deadline and process.poll() is None, "".join(lines)
+            time.sleep(0.5)
         stopped_at = time.monotonic()
         process.send_signal(signal.SIGINT)
         process.wait(timeout=10)
@@ -151,3 +156,15 @@ def test_demo_trains_a_model_streams_until_ctrl_c_and_stops_cleanly(tmp_path: Pa
     summary = [line for line in lines if line.startswith("demo stopped: sent=")]
     assert summary and "failed=0" in summary[0]
     assert int(summary[0].split("sent=")[1].split()[0]) > 1000
+
+
+def _predictions(port: int) -> float:
+    """The consumer's acknowledged predictions, from its /metrics (0 until it serves)."""
+    try:
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read()  # noqa: S310
+    except OSError:
+        return 0.0
+    for line in page.decode().splitlines():
+        if line.startswith("volstream_consumer_predictions_total"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
