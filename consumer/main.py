@@ -161,6 +161,8 @@ class StreamConsumer:
         self.taken = 0  # handed out by consume(), settled or not
         self._positions_at_refresh: dict[int, int] = {}
         self._in_flight: _InFlight | None = None
+        self.first_batch_at: float | None = None  # perf_counter of the first poll that had data
+        self.last_settled_at: float | None = None
         self._paused = threading.Event()
         self._applied_pause = False
 
@@ -187,6 +189,7 @@ class StreamConsumer:
             self.at_end -= {m.partition() for m in polled.messages}
             self.at_end |= polled.at_end
             if polled.messages:
+                self.first_batch_at = self.first_batch_at or started
                 self._process(polled.messages, poll_seconds)
                 wait = self.settings.batch_wait_ms / 1000
             else:
@@ -204,6 +207,13 @@ class StreamConsumer:
                 log.info("every assigned partition is caught up; stopping")
                 break
         self.settle()
+
+    @property
+    def busy_seconds(self) -> float:
+        """From the first poll that returned data to the last batch settled."""
+        if self.first_batch_at is None or self.last_settled_at is None:
+            return 0.0
+        return self.last_settled_at - self.first_batch_at
 
     def pause(self) -> None:
         """Stop fetching (from any thread); offsets, lag and metrics stay live."""
@@ -237,8 +247,10 @@ class StreamConsumer:
     def _process(self, messages: list[Message], poll_seconds: float) -> None:
         """decode → features → inference → encode; then settle the previous batch; then send.
 
-        The broker acknowledges batch k while batch k + 1 is being computed: the two
-        overlap on two cores, and batch k is committed only once all of it is acked.
+        Under load (full batches) the broker acknowledges batch k while batch k + 1 is
+        computed: the two overlap on two cores. A batch that did not fill is settled at
+        once, since then latency matters more. Either way a batch is committed only
+        once all of it is acknowledged.
         """
         self.taken += len(messages)
         clock = time.perf_counter
@@ -259,6 +271,8 @@ class StreamConsumer:
         self._send(messages, decoded, values)
         seconds["publish"] = clock() - t
         self._in_flight = _InFlight(messages, decoded, seconds)
+        if len(messages) < self._batch_limit():  # not under load: latency first, settle now
+            self.settle()
 
     def _send(self, messages: list[Message], decoded: Decoded, values: list[bytes]) -> None:
         ticks = decoded.ticks
@@ -291,6 +305,7 @@ class StreamConsumer:
         batch.seconds["metrics"] = clock() - t
         for stage, value in batch.seconds.items():
             self.metrics.stage_seconds.observe_repeated(value, 1, stage)
+        self.last_settled_at = clock()
 
     def _commit(self, last_offsets: dict[int, int]) -> None:
         """Commit past the last offset of each partition in the batch (asynchronously)."""
@@ -331,14 +346,9 @@ class StreamConsumer:
         self.tracker.committed(done)
 
     def _refresh_lag(self) -> None:
-        owned = list(self.engines)
+        """Read watermarks and take a lag sample for every owned partition."""
         try:
-            highs = {
-                p: int(
-                    self.reader.get_watermark_offsets(TopicPartition(self.topic, p), timeout=2)[1]
-                )
-                for p in owned
-            }
+            highs = {p: self._high_watermark(p) for p in self.engines}
         except KafkaException as e:
             log.warning("cannot read watermarks: %s", e)
             return
@@ -350,6 +360,15 @@ class StreamConsumer:
         peeked = peek_event_times(self.reader, stale, timeout=1.0) if stale else {}
         self.tracker.watermarks(highs, {p: ms for (_, p), ms in peeked.items()})
         self._positions_at_refresh = {p: s.position for p, s in self.tracker.partitions.items()}
+
+    def _high_watermark(self, partition: int) -> int:
+        """From the last fetch response while fetching (free); asked of the broker otherwise."""
+        tp = TopicPartition(self.topic, partition)
+        if not self._applied_pause:
+            high = int(self.consumer.get_watermark_offsets(tp, cached=True)[1])
+            if high >= 0:
+                return high
+        return int(self.reader.get_watermark_offsets(tp, timeout=2)[1])
 
     def _log_status(self) -> None:
         with self.tracker.lock:

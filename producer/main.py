@@ -74,8 +74,8 @@ def run(
     server = serve_metrics(registry, settings.metrics_port)
     if server:
         log.info("producer metrics at %s", server.url)
-    source = open_source(settings, stop, metrics)
     publisher = TickPublisher(kafka, kafka.ticks_topic, metrics)
+    source = open_source(settings, stop, metrics)  # after the metadata wait: event time ~ now
     loop = _Loop(settings, source, publisher, metrics, stop, progress)
     started = time.monotonic()
     try:

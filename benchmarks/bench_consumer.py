@@ -1,0 +1,266 @@
+"""Consumer throughput and latency on the embedded broker.
+
+1. Throughput: 1,000,000 pre-produced synthetic ticks (100 symbols, 6 partitions)
+   through the real consumer (decode, features, inference, publish, acks, commit)
+   with --stop-at-end, a fresh group per run. In the same script and on the same
+   ticks: a consume-and-republish loop doing no work (the ceiling on this broker),
+   and a one-message-at-a-time consumer doing the same features and model (the
+   naive baseline, on the first 20,000 ticks: it is slow).
+2. Latency: synthetic ticks offered at 10,000 ticks/s by a `volstream produce`
+   process while the consumer runs; after a 5 s warm-up, 30 s of end-to-end
+   latency (event time to prediction acknowledged) from the consumer's
+   histogram, quantiles interpolated within buckets.
+
+    .venv/bin/python -m benchmarks.bench_consumer [--ticks 1000000] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+from confluent_kafka import Consumer, Producer, TopicPartition
+from prometheus_client import CollectorRegistry
+
+from benchmarks.common import fresh_topics, median_of, row
+from consumer.main import build
+from consumer.metrics import STAGES
+from producer.main import run as produce
+from volstream.features import FeatureEngine
+from volstream.kafka.clients import CONSUMER_REQUIRED, PRODUCER_DEFAULTS, PRODUCER_REQUIRED
+from volstream.kafka.embedded import EmbeddedBroker, free_port
+from volstream.model.registry import ModelRegistry
+from volstream.model.training import train
+from volstream.settings import (
+    BrokerSettings,
+    ConsumerSettings,
+    KafkaSettings,
+    ModelSettings,
+    ProducerSettings,
+    TrainSettings,
+)
+from volstream.ticks import Tick, TickBatch
+
+BATCH = 10_000
+
+
+def pipeline_run(kafka: KafkaSettings, model: ModelSettings) -> tuple[float, dict[str, float]]:
+    registry = CollectorRegistry()
+    settings = ConsumerSettings(
+        group=f"bench-{uuid.uuid4().hex[:6]}", stop_at_end=True, metrics_port=0
+    )
+    worker = build(kafka, settings, model, registry)
+    try:
+        worker.run(threading.Event())
+    finally:
+        worker.close()
+    stages = {
+        s: registry.get_sample_value("volstream_consumer_batch_stage_seconds_sum", {"stage": s})
+        or 0.0
+        for s in STAGES
+    }
+    rate = worker.consumed / worker.busy_seconds
+    pipeline_run.stages = stages  # type: ignore[attr-defined]
+    return rate, stages
+
+
+def ceiling_run(kafka: KafkaSettings, total: int) -> float:
+    consumer = _consumer(kafka)
+    producer = Producer(kafka.client_config(PRODUCER_DEFAULTS, **PRODUCER_REQUIRED))
+    done, started = 0, None
+    while done < total:
+        messages = [m for m in consumer.consume(BATCH, timeout=1.0) if m.error() is None]
+        if not messages:
+            continue
+        started = started or time.perf_counter()
+        for m in messages:
+            producer.produce(
+                kafka.predictions_topic, m.value(), m.key(), timestamp=m.timestamp()[1]
+            )
+        producer.flush(30)
+        consumer.commit(asynchronous=True, offsets=_next_offsets(messages))
+        done += len(messages)
+    seconds = time.perf_counter() - (started or 0)
+    consumer.close()
+    return done / seconds
+
+
+def naive_run(kafka: KafkaSettings, model_file: Path, total: int) -> float:
+    """One message at a time: parse, features, predict one row, publish, flush, commit."""
+    consumer = _consumer(kafka)
+    producer = Producer(kafka.client_config(PRODUCER_DEFAULTS, **PRODUCER_REQUIRED))
+    booster = lgb.Booster(model_file=str(model_file))
+    engines: dict[int, FeatureEngine] = {}
+    done, started = 0, None
+    while done < total:
+        message = consumer.poll(1.0)
+        if message is None or message.error() is not None:
+            continue
+        started = started or time.perf_counter()
+        tick = Tick(**json.loads(message.value()))
+        features = engines.setdefault(message.partition(), FeatureEngine()).update(
+            TickBatch.from_ticks([tick])
+        )
+        probability = float(booster.predict(features, num_threads=1)[0])
+        document = {
+            "symbol": tick.symbol,
+            "probability": probability,
+            "features": features[0].tolist(),
+        }
+        producer.produce(kafka.predictions_topic, json.dumps(document).encode(), message.key())
+        producer.flush(10)
+        consumer.commit(message=message, asynchronous=False)
+        done += 1
+    seconds = time.perf_counter() - (started or 0)
+    consumer.close()
+    return done / seconds
+
+
+def _consumer(kafka: KafkaSettings) -> Consumer:
+    group = {"group.id": f"bench-{uuid.uuid4().hex[:6]}"}
+    consumer = Consumer(
+        kafka.client_config({"auto.offset.reset": "earliest"}, **CONSUMER_REQUIRED, **group)
+    )
+    consumer.subscribe([kafka.ticks_topic])
+    return consumer
+
+
+def _next_offsets(messages: list) -> list[TopicPartition]:  # type: ignore[type-arg]
+    last: dict[int, int] = {}
+    for m in messages:
+        last[m.partition()] = max(last.get(m.partition(), -1), m.offset())
+    return [TopicPartition(messages[0].topic(), p, o + 1) for p, o in last.items()]
+
+
+def latency_run(
+    bootstrap: str, model: ModelSettings, rate: float, seconds: float
+) -> dict[str, float]:
+    """Steady state: the first 5 s after the consumer owns its partitions are not counted."""
+    kafka = fresh_topics(bootstrap)
+    registry = CollectorRegistry()
+    settings = ConsumerSettings(group=f"latency-{uuid.uuid4().hex[:6]}", metrics_port=0)
+    worker = build(kafka, settings, model, registry)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    while len(worker.engines) < kafka.ticks_partitions:  # the group join takes ~5 s on Tansu
+        time.sleep(0.2)
+    env = {**os.environ, "VOLSTREAM_KAFKA_TICKS_TOPIC": kafka.ticks_topic}
+    producer = subprocess.Popen(
+        [sys.executable, "-m", "volstream", "--log-level", "WARNING", "produce",
+         "--bootstrap", bootstrap, "--rate", str(rate), "--duration", str(seconds + 5),
+         "--metrics-port", "0", "--no-progress"],
+        env=env, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(5)
+    before = _buckets(registry, LATENCY)
+    producer.wait()
+    time.sleep(1)
+    after = _buckets(registry, LATENCY)
+    stop.set()
+    thread.join(20)
+    worker.close()
+    return _quantiles([(le, after[le] - before.get(le, 0.0)) for le in after])
+
+
+LATENCY = "volstream_consumer_end_to_end_latency_seconds"
+
+
+def _buckets(registry: CollectorRegistry, name: str) -> dict[float, float]:
+    return {
+        float(s.labels["le"]): s.value
+        for m in registry.collect() for s in m.samples
+        if s.name == f"{name}_bucket"
+    }  # fmt: skip
+
+
+def _quantiles(buckets: list[tuple[float, float]]) -> dict[str, float]:
+    """p50, p90, p99 of cumulative (upper bound, count) buckets, interpolating linearly."""
+    bounds = np.array([b for b, _ in buckets])
+    counts = np.array([c for _, c in buckets])
+    total = counts[-1]
+    result = {"count": float(total)}
+    for q in (0.5, 0.9, 0.99):
+        rank = q * total
+        i = int(np.searchsorted(counts, rank))
+        lower, below = (0.0, 0.0) if i == 0 else (bounds[i - 1], counts[i - 1])
+        inside = counts[i] - below
+        result[f"p{int(q * 100)}"] = lower + (bounds[i] - lower) * (
+            (rank - below) / inside if inside else 1
+        )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ticks", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--naive-ticks", type=int, default=20_000)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    registry_dir = Path(tempfile.mkdtemp(prefix="bench-models-"))
+    train(TrainSettings(), ModelSettings(registry=registry_dir))
+    model = ModelSettings(registry=registry_dir)
+    model_file = ModelRegistry(registry_dir).current().model_file
+    with EmbeddedBroker(BrokerSettings(port=free_port())) as broker:
+        kafka = fresh_topics(broker.bootstrap)
+        settings = ProducerSettings(
+            count=args.ticks, rate=0, symbols="100", metrics_port=0, progress=False
+        )
+        produce(kafka, settings, threading.Event())
+        stage_totals: list[dict[str, float]] = []
+
+        def measured() -> float:
+            rate, stages = pipeline_run(kafka, model)
+            stage_totals.append(stages)
+            return rate
+
+        ours, ours_all = median_of(args.runs, measured)
+        ceiling, ceiling_all = median_of(args.runs, lambda: ceiling_run(kafka, args.ticks))
+        naive, naive_all = median_of(2, lambda: naive_run(kafka, model_file, args.naive_ticks))
+        latency = latency_run(broker.bootstrap, model, 10_000, 30)
+    print(f"{args.ticks:,} ticks, 100 symbols, 6 partitions, embedded Tansu on this machine\n")
+    print(row("what", "median ticks/s", "runs", "ratio to the pipeline"))
+    print(row("---", "---:", "---", "---:"))
+    for name, value, values in (
+        (
+            "`volstream consume --stop-at-end` (decode, features, LightGBM, publish, commit)",
+            ours,
+            ours_all,
+        ),
+        ("consume-and-republish, no work (ceiling)", ceiling, ceiling_all),
+        (
+            f"one message at a time, same features and model ({args.naive_ticks:,} ticks)",
+            naive,
+            naive_all,
+        ),
+    ):
+        print(
+            row(
+                name, f"{value:,.0f}", ", ".join(f"{v:,.0f}" for v in values), f"{value / ours:.2f}"
+            )
+        )
+    busy = {s: float(np.median([t[s] for t in stage_totals])) for s in STAGES}
+    total = sum(busy.values())
+    print("\nstage | µs per tick | share")
+    print("--- | ---: | ---:")
+    for stage, seconds in busy.items():
+        print(f"{stage} | {seconds / args.ticks * 1e6:.2f} | {seconds / total:.1%}")
+    quantiles = ", ".join(f"{q} {latency[q] * 1000:.1f} ms" for q in ("p50", "p90", "p99"))
+    print(f"\nend-to-end latency at 10,000 ticks/s offered, 30 s after a 5 s warm-up "
+          f"({latency['count']:,.0f} ticks): {quantiles}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
