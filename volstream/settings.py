@@ -240,7 +240,7 @@ class ConsumerSettings(BaseSettings):
     group: str = Field("volstream", min_length=1, description="Consumer group id.")
     batch_size: int = Field(10_000, ge=1, le=100_000, description="Most ticks in one micro-batch.")
     batch_wait_ms: float = Field(
-        5.0, ge=0, le=10_000, description="Longest wait for a batch to fill before processing."
+        5.0, ge=0, le=10_000, description="After a batch's first record, longest wait for the rest."
     )
     max_message_bytes: int = Field(4096, ge=64, description="Larger ticks go to the DLQ.")
     future_tolerance_seconds: float = Field(
