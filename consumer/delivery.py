@@ -26,7 +26,7 @@ class Outbox:
         self._failures: list[str] = []
 
     def send(self, topic: str, value: bytes, key: bytes | None, timestamp: int,
-             headers: list[tuple[str, bytes]] | None = None) -> None:  # fmt: skip
+             headers: list[tuple[str, str | bytes | None]] | None = None) -> None:  # fmt: skip
         """Queue one record (serving delivery reports when the queue is full)."""
         while True:
             try:

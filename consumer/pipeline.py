@@ -43,13 +43,15 @@ class Polled:
 
 def split(raw: Sequence[Message]) -> Polled:
     """Separate records from end-of-partition events and errors."""
-    messages, at_end, errors = [], set(), []
+    messages: list[Message] = []
+    at_end: set[int] = set()
+    errors: list[KafkaError] = []
     for message in raw:
         error = message.error()
         if error is None:
             messages.append(message)
         elif error.code() == PARTITION_EOF:
-            at_end.add(message.partition())
+            at_end.add(int(message.partition() or 0))
         else:
             errors.append(error)
     return Polled(messages, at_end, errors)
@@ -116,7 +118,9 @@ def encode(
     ])  # fmt: skip
 
 
-def dead_letter_headers(reject: Reject, topic: str, message: Message) -> list[tuple[str, bytes]]:
+def dead_letter_headers(
+    reject: Reject, topic: str, message: Message
+) -> list[tuple[str, str | bytes | None]]:
     """Headers of a dead-letter record: why, and where the original came from."""
     return [
         ("reason", reject.reason.encode()),

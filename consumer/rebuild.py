@@ -41,8 +41,10 @@ def rebuild(
     folded, deadline, done = 0, time.monotonic() + READ_TIMEOUT_SECONDS, False
     while not done and time.monotonic() < deadline:
         messages = [m for m in reader.consume(READ_BATCH, timeout=0.5) if m.error() is None]
-        keep = [m for m in messages if m.offset() < committed and m.timestamp()[1] >= target_ms]
-        done = any(m.offset() >= committed - 1 for m in messages)
+        keep = [
+            m for m in messages if (m.offset() or 0) < committed and m.timestamp()[1] >= target_ms
+        ]
+        done = any((m.offset() or 0) >= committed - 1 for m in messages)
         ticks = decode_batch([m.value() for m in keep], now_ms=int(time.time() * 1000) + LONGEST_MS)
         engine.update(ticks)
         folded += len(ticks)

@@ -1,0 +1,394 @@
+"""The consumer's batch loop: one group member, its clients, offsets and rebalancing.
+
+One batch, in order: poll → decode → features → inference → encode → settle the
+previous batch (acks, then commit) → publish. An offset is committed only after
+everything before it was acknowledged, so a crash repeats at most the batches
+in hand (at-least-once).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+from confluent_kafka import (
+    OFFSET_INVALID,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
+
+from consumer.delivery import Outbox
+from consumer.lag import LagTracker
+from consumer.metrics import ConsumerMetrics
+from consumer.pipeline import (
+    Decoded,
+    IntArray,
+    compute_features,
+    dead_letter_headers,
+    decode,
+    encode,
+    split,
+)
+from consumer.rebuild import rebuild
+from volstream.errors import BrokerError
+from volstream.features import FeatureEngine
+from volstream.kafka.admin import watermark_consumer
+from volstream.kafka.clients import make_consumer
+from volstream.lag import peek_event_times
+from volstream.model.inference import Predictor
+from volstream.settings import ConsumerSettings, KafkaSettings
+
+__all__ = ["StreamConsumer"]
+
+log = logging.getLogger(__name__)
+IDLE_WAIT_SECONDS: Final = 0.1  # longest wait for a first record: how often a quiet loop turns
+# Each batch allocates ~10 objects per tick that reference counting frees; the cyclic
+# collector scanning them every 700 allocations cost ~1 us a tick. Collect far less often.
+GC_THRESHOLDS: Final = (200_000, 20, 20)
+STATUS_EVERY_SECONDS: Final = 30.0
+
+
+def last_of_each_partition(partitions: IntArray) -> dict[int, int]:
+    """Index of the last message of each partition in the batch (offsets rise within one)."""
+    reversed_first = np.unique(partitions[::-1], return_index=True)
+    return {int(p): len(partitions) - 1 - int(i) for p, i in zip(*reversed_first, strict=True)}
+
+
+@dataclass
+class _InFlight:
+    """A batch sent but not yet acknowledged."""
+
+    messages: list[Message]
+    decoded: Decoded
+    seconds: dict[str, float]
+
+
+class StreamConsumer:
+    """A consumer-group member running the batch loop."""
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        settings: ConsumerSettings,
+        predictor: Predictor,
+        metrics: ConsumerMetrics,
+        tracker: LagTracker,
+    ) -> None:
+        self.kafka, self.settings, self.predictor = kafka, settings, predictor
+        self.metrics, self.tracker = metrics, tracker
+        self.topic = kafka.ticks_topic
+        self.consumer: Consumer = make_consumer(
+            kafka, settings.group,
+            **{"enable.partition.eof": settings.stop_at_end, "on_commit": self._on_commit},
+        )  # fmt: skip
+        self.reader = watermark_consumer(kafka)  # no group: rebuilds, peeks and watermarks
+        self.outbox = Outbox(kafka)
+        self.engines: dict[int, FeatureEngine] = {}
+        self.at_end: set[int] = set()
+        self.consumed = self.predicted = self.rejected = 0  # settled: acknowledged and committed
+        self.taken = 0  # handed out by consume(), settled or not
+        self._positions_at_refresh: dict[int, int] = {}
+        self._in_flight: _InFlight | None = None
+        self.first_batch_at: float | None = None  # perf_counter of the first poll that had data
+        self.last_settled_at: float | None = None
+        self._paused = threading.Event()
+        self._applied_pause = False
+
+    # The loop -------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        self.consumer.subscribe(
+            [self.topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        log.info("consuming %s as group %s", self.topic, self.settings.group)
+        gc.freeze()  # what start-up allocated is never garbage: keep it out of every collection
+        gc.set_threshold(*GC_THRESHOLDS)
+        next_refresh, next_status = 0.0, time.monotonic()
+        while not stop.is_set() and not self._limit_reached():
+            self._apply_pause()
+            started = time.perf_counter()
+            polled = split(self._poll())
+            poll_seconds = time.perf_counter() - started
+            for error in polled.errors:
+                log.warning("consumer: %s", error.str())
+            self.at_end -= {m.partition() for m in polled.messages}
+            self.at_end |= polled.at_end
+            if polled.messages:
+                self.first_batch_at = self.first_batch_at or started
+                self._process(polled.messages, poll_seconds)
+            else:
+                self.settle()
+            now = time.monotonic()
+            if now >= next_refresh:
+                self._refresh_lag()
+                next_refresh = now + self.settings.lag_refresh_seconds
+            if now >= next_status:
+                self._log_status()
+                next_status = now + STATUS_EVERY_SECONDS
+            if self.settings.stop_at_end and self.engines and self.at_end >= self.engines.keys():
+                self.settle()
+                log.info("every assigned partition is caught up; stopping")
+                break
+        self.settle()
+
+    def _poll(self) -> list[Message]:
+        """Block until the first record (at most the idle wait), then fill the batch briefly.
+
+        One ``consume(n, timeout)`` returns only when n records are there or the
+        timeout ends: a long timeout would hold the first record back on a quiet
+        topic, a short one would spin. Waiting for one, then up to
+        ``batch_wait_ms`` for the rest, keeps both latency and idle CPU low, and a
+        backlog still fills whole batches at once.
+        """
+        first = self.consumer.consume(1, timeout=IDLE_WAIT_SECONDS)
+        if not first:
+            return first
+        limit = self._batch_limit() - len(first)
+        if limit <= 0:
+            return first
+        return first + self.consumer.consume(limit, timeout=self.settings.batch_wait_ms / 1000)
+
+    @property
+    def busy_seconds(self) -> float:
+        """From the first poll that returned data to the last batch settled."""
+        if self.first_batch_at is None or self.last_settled_at is None:
+            return 0.0
+        return self.last_settled_at - self.first_batch_at
+
+    def pause(self) -> None:
+        """Stop fetching (from any thread); offsets, lag and metrics stay live."""
+        self._paused.set()
+
+    def resume(self) -> None:
+        """Fetch again after :meth:`pause`."""
+        self._paused.clear()
+
+    def _apply_pause(self) -> None:
+        wanted = self._paused.is_set()
+        if wanted == self._applied_pause:
+            return
+        assignment = self.consumer.assignment()
+        if wanted:
+            self.settle()
+            self.consumer.pause(assignment)
+        else:
+            self.consumer.resume(assignment)
+        self._applied_pause = wanted
+        log.info("consumption %s", "paused" if wanted else "resumed")
+
+    def _batch_limit(self) -> int:
+        if self.settings.max_messages is None:
+            return self.settings.batch_size
+        return max(min(self.settings.batch_size, self.settings.max_messages - self.taken), 1)
+
+    def _limit_reached(self) -> bool:
+        return self.settings.max_messages is not None and self.taken >= self.settings.max_messages
+
+    def _process(self, messages: list[Message], poll_seconds: float) -> None:
+        """decode → features → inference → encode; then settle the previous batch; then send.
+
+        Under load (full batches) the broker acknowledges batch k while batch k + 1 is
+        computed: the two overlap on two cores. A batch that did not fill is settled at
+        once, since then latency matters more. Either way a batch is committed only
+        once all of it is acknowledged.
+        """
+        self.taken += len(messages)
+        clock = time.perf_counter
+        seconds = {"poll": poll_seconds}
+        t = clock()
+        now_ms = int(time.time() * 1000)
+        decoded = decode(messages, now_ms, self.settings.max_message_bytes,
+                         int(self.settings.future_tolerance_seconds * 1000))  # fmt: skip
+        seconds["decode"], t = clock() - t, clock()
+        features = compute_features(self.engines, decoded.ticks, decoded.partitions)
+        seconds["features"], t = clock() - t, clock()
+        probabilities = self.predictor.predict_proba(features)
+        seconds["inference"], t = clock() - t, clock()
+        values = encode(decoded, features, probabilities, self.predictor.info, now_ms)
+        seconds["encode"] = clock() - t
+        self.settle()
+        t = clock()
+        self._send(messages, decoded, values)
+        seconds["publish"] = clock() - t
+        self._in_flight = _InFlight(messages, decoded, seconds)
+        if len(messages) < self._batch_limit():  # not under load: latency first, settle now
+            self.settle()
+
+    def _send(self, messages: list[Message], decoded: Decoded, values: list[bytes]) -> None:
+        ticks = decoded.ticks
+        keys = [s.encode() for s in ticks.symbol]
+        self.outbox.send_many(
+            self.kafka.predictions_topic, values, keys, ticks.event_time_ms.tolist()
+        )
+        for reject in ticks.rejects:
+            message = messages[reject.index]
+            headers = dead_letter_headers(reject, self.topic, message)
+            self.outbox.send(
+                self.kafka.dlq_topic, message.value() or b"", message.key(),
+                message.timestamp()[1], headers,
+            )  # fmt: skip
+
+    def settle(self) -> None:
+        """Wait for the batch in flight to be acknowledged, commit it and record it."""
+        batch, self._in_flight = self._in_flight, None
+        if batch is None:
+            return
+        clock = time.perf_counter
+        t = clock()
+        acked_at = self.outbox.flush()
+        batch.seconds["publish"] += clock() - t
+        t = clock()
+        last = last_of_each_partition(batch.decoded.all_partitions)
+        self._commit({p: int(batch.decoded.all_offsets[i]) for p, i in last.items()})
+        batch.seconds["commit"], t = clock() - t, clock()
+        self._record(batch.messages, batch.decoded, last, acked_at)
+        batch.seconds["metrics"] = clock() - t
+        for stage, value in batch.seconds.items():
+            self.metrics.stage_seconds.observe_repeated(value, 1, stage)
+        self.last_settled_at = clock()
+
+    def _commit(self, last_offsets: dict[int, int]) -> None:
+        """Commit past the last offset of each partition in the batch (asynchronously)."""
+        self.consumer.commit(
+            offsets=[TopicPartition(self.topic, p, o + 1) for p, o in last_offsets.items()],
+            asynchronous=True,
+        )
+
+    def _record(
+        self, messages: list[Message], decoded: Decoded, last: dict[int, int], acked_at: float
+    ) -> None:
+        ticks, metrics = decoded.ticks, self.metrics
+        self.consumed += len(messages)
+        self.predicted += len(ticks)
+        self.rejected += len(ticks.rejects)
+        metrics.consumed.labels(self.topic).inc(len(messages))
+        metrics.predicted.labels(self.kafka.predictions_topic).inc(len(ticks))
+        for reject in ticks.rejects:
+            metrics.rejected.labels(reject.reason).inc()
+        metrics.batches.inc()
+        metrics.batch_ticks.observe_repeated(len(messages), 1)
+        metrics.end_to_end.observe_many(acked_at - ticks.event_time_ms / 1000)
+        self.tracker.processed(
+            {p: int(decoded.all_offsets[i]) for p, i in last.items()},
+            {p: messages[i].timestamp()[1] for p, i in last.items()},
+            len(messages),
+        )
+
+    # Offsets and lag ------------------------------------------------------------------------
+
+    def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        if error is not None:
+            self.metrics.commit_failures.inc()
+            log.warning("offset commit failed: %s", error.str())
+            return
+        done = {tp.partition: tp.offset for tp in partitions if tp.error is None and tp.offset >= 0}
+        self.metrics.commits.inc()
+        self.tracker.committed(done)
+
+    def _refresh_lag(self) -> None:
+        """Read watermarks and take a lag sample for every owned partition."""
+        try:
+            highs = {p: self._high_watermark(p) for p in self.engines}
+        except KafkaException as e:
+            log.warning("cannot read watermarks: %s", e)
+            return
+        stale = {
+            (self.topic, p): position
+            for p, position in self.tracker.stale_positions().items()
+            if self._positions_at_refresh.get(p) == position  # not moving: look at what waits
+        }
+        peeked = peek_event_times(self.reader, stale, timeout=1.0) if stale else {}
+        self.tracker.watermarks(highs, {p: ms for (_, p), ms in peeked.items()})
+        self._positions_at_refresh = {p: s.position for p, s in self.tracker.partitions.items()}
+
+    def _high_watermark(self, partition: int) -> int:
+        """From the last fetch response while fetching (free); asked of the broker otherwise."""
+        tp = TopicPartition(self.topic, partition)
+        if not self._applied_pause:
+            high = int(self.consumer.get_watermark_offsets(tp, cached=True)[1])
+            if high >= 0:
+                return high
+        return int(self.reader.get_watermark_offsets(tp, timeout=2)[1])
+
+    def _log_status(self) -> None:
+        with self.tracker.lock:
+            lag = sum(s.lag() for s in self.tracker.partitions.values())
+        log.info("consumed %d ticks, %.0f ticks/s, %d partitions, lag %d records",
+                 self.consumed, self.tracker.rate(), len(self.engines), lag)  # fmt: skip
+
+    # Rebalancing ----------------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        committed = {
+            tp.partition: (tp.offset if tp.offset != OFFSET_INVALID else -1)
+            for tp in consumer.committed(partitions, timeout=self.kafka.timeout_seconds)
+        }
+        for p, offset in committed.items():
+            engine = FeatureEngine(symbols=16)
+            if self.settings.rebuild and offset > 0:
+                self.metrics.rebuilt.inc(rebuild(self.reader, self.topic, p, offset, engine))
+            self.engines[p] = engine
+        self.tracker.assign(committed, committed)
+        self.metrics.rebalances.labels("assign").inc()
+        self.metrics.assigned.labels(self.settings.group).set(len(self.engines))
+        log.info("assigned partitions %s", sorted(committed))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        revoked = [tp.partition for tp in partitions]
+        self.settle()
+        self._commit_positions(revoked)
+        self._drop(revoked)
+        self.metrics.rebalances.labels("revoke").inc()
+        log.info("revoked partitions %s", sorted(revoked))
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        lost = [tp.partition for tp in partitions]
+        self._drop(lost)
+        log.warning("lost partitions %s (another member may own them now)", sorted(lost))
+
+    def _drop(self, partitions: list[int]) -> None:
+        for p in partitions:
+            self.engines.pop(p, None)
+            self.at_end.discard(p)
+        self.tracker.revoke(partitions)
+        self.metrics.assigned.labels(self.settings.group).set(len(self.engines))
+
+    def _commit_positions(self, partitions: list[int]) -> None:
+        """Synchronously commit what was processed (before giving partitions up or exiting)."""
+        with self.tracker.lock:
+            offsets = [
+                TopicPartition(self.topic, p, s.position)
+                for p, s in self.tracker.partitions.items()
+                if p in partitions and s.position > max(s.committed, 0)
+            ]
+        if not offsets:
+            return
+        try:
+            done = self.consumer.commit(offsets=offsets, asynchronous=False)
+            self.tracker.committed({tp.partition: tp.offset for tp in done if tp.error is None})
+            self.metrics.commits.inc()
+        except KafkaException as e:
+            self.metrics.commit_failures.inc()
+            log.warning("final commit failed: %s", e)
+
+    def close(self) -> None:
+        """Flush, commit what is done, leave the group."""
+        try:
+            self.settle()
+            self._commit_positions(list(self.engines))
+        except BrokerError as e:
+            log.error("not committing the last batch: %s", e)
+        self.consumer.close()
+        self.reader.close()
+        self.outbox.close()
