@@ -33,7 +33,7 @@ import numpy as np
 from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from benchmarks.common import fresh_topics, median_of, row
+from benchmarks.common import fresh_topics, median_of, rates_table
 from consumer.main import build
 from consumer.metrics import STAGES
 from producer.main import run as produce
@@ -231,26 +231,14 @@ def main() -> None:
         naive, naive_all = median_of(2, lambda: naive_run(kafka, model_file, args.naive_ticks))
         latency = latency_run(broker.bootstrap, model, 10_000, 30)
     print(f"{args.ticks:,} ticks, 100 symbols, 6 partitions, embedded Tansu on this machine\n")
-    print(row("what", "median ticks/s", "runs", "ratio to the pipeline"))
-    print(row("---", "---:", "---", "---:"))
-    for name, value, values in (
-        (
-            "`volstream consume --stop-at-end` (decode, features, LightGBM, publish, commit)",
-            ours,
-            ours_all,
-        ),
+    rows = [
+        ("`volstream consume --stop-at-end` (decode, features, LightGBM, publish, commit)",
+         ours, ours_all),
         ("consume-and-republish, no work (ceiling)", ceiling, ceiling_all),
-        (
-            f"one message at a time, same features and model ({args.naive_ticks:,} ticks)",
-            naive,
-            naive_all,
-        ),
-    ):
-        print(
-            row(
-                name, f"{value:,.0f}", ", ".join(f"{v:,.0f}" for v in values), f"{value / ours:.2f}"
-            )
-        )
+        (f"one message at a time, same features and model ({args.naive_ticks:,} ticks)",
+         naive, naive_all),
+    ]  # fmt: skip
+    print(rates_table(rows, ours, "the pipeline"))
     busy = {s: float(np.median([t[s] for t in stage_totals])) for s in STAGES}
     total = sum(busy.values())
     print("\nstage | µs per tick | share")

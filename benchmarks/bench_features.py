@@ -19,7 +19,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import median_of, row
+from benchmarks.common import median_of, rates_table
 from volstream.features import FeatureEngine
 from volstream.settings import synthetic_symbols
 from volstream.sources.synthetic import MarketConfig, SyntheticMarket
@@ -78,12 +78,11 @@ def main() -> None:
     base, base_all = median_of(args.runs, lambda: pandas_rate(batches[: args.batches // 10]))
     n = sum(map(len, batches))
     print(f"{n:,} ticks, 100 symbols, batches of {BATCH:,}, one core\n")
-    print(row("what", "median ticks/s", f"runs ({args.runs})", "ratio to pandas"))
-    print(row("---", "---:", "---", "---:"))
-    print(row("FeatureEngine.update, 13 features", f"{ours:,.0f}",
-              ", ".join(f"{v:,.0f}" for v in ours_all), f"{ours / base:.1f}"))  # fmt: skip
-    print(row("pandas groupby + rolling('60s') per batch, 3 features", f"{base:,.0f}",
-              ", ".join(f"{v:,.0f}" for v in base_all), "1.0"))  # fmt: skip
+    rows = [
+        ("FeatureEngine.update, 13 features", ours, ours_all),
+        ("pandas groupby + rolling('60s') per batch, 3 features", base, base_all),
+    ]
+    print(rates_table(rows, base, "pandas"))
 
 
 if __name__ == "__main__":

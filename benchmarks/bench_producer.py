@@ -19,7 +19,7 @@ import time
 
 from confluent_kafka import Producer
 
-from benchmarks.common import fresh_topics, median_of, row
+from benchmarks.common import fresh_topics, median_of, rates_table
 from volstream.kafka.clients import PRODUCER_DEFAULTS, PRODUCER_REQUIRED
 from volstream.kafka.embedded import EmbeddedBroker, free_port
 from volstream.settings import BrokerSettings, KafkaSettings
@@ -79,12 +79,11 @@ def main() -> None:
         ceiling, ceiling_all = median_of(
             args.runs, lambda: bare_client(broker.bootstrap, args.count)
         )
-    print(row("what", "median ticks/s", f"runs ({args.runs})", "ratio to ceiling"))
-    print(row("---", "---:", "---", "---:"))
-    print(row("`volstream produce` synthetic, rate 0", f"{ours:,.0f}",
-              ", ".join(f"{v:,.0f}" for v in ours_all), f"{ours / ceiling:.2f}"))  # fmt: skip
-    print(row("bare client, one fixed pre-encoded tick (ceiling)", f"{ceiling:,.0f}",
-              ", ".join(f"{v:,.0f}" for v in ceiling_all), "1.00"))  # fmt: skip
+    rows = [
+        ("`volstream produce` synthetic, rate 0", ours, ours_all),
+        ("bare client, one fixed pre-encoded tick (ceiling)", ceiling, ceiling_all),
+    ]
+    print(rates_table(rows, ceiling, "ceiling"))
 
 
 if __name__ == "__main__":
