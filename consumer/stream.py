@@ -97,6 +97,7 @@ class StreamConsumer:
         self.taken = 0  # handed out by consume(), settled or not
         self._positions_at_refresh: dict[int, int] = {}
         self._in_flight: _InFlight | None = None
+        self._keys: dict[str, bytes] = {}  # symbol -> message key, encoded once
         self.first_batch_at: float | None = None  # perf_counter of the first poll that had data
         self.last_settled_at: float | None = None
         self._paused = threading.Event()
@@ -227,7 +228,7 @@ class StreamConsumer:
 
     def _send(self, messages: list[Message], decoded: Decoded, values: list[bytes]) -> None:
         ticks = decoded.ticks
-        keys = [s.encode() for s in ticks.symbol]
+        keys = [self._keys.get(s) or self._key(s) for s in ticks.symbol]
         self.outbox.send_many(
             self.kafka.predictions_topic, values, keys, ticks.event_time_ms.tolist()
         )
@@ -238,6 +239,10 @@ class StreamConsumer:
                 self.kafka.dlq_topic, message.value() or b"", message.key(),
                 message.timestamp()[1], headers,
             )  # fmt: skip
+
+    def _key(self, symbol: str) -> bytes:
+        self._keys[symbol] = symbol.encode()
+        return self._keys[symbol]
 
     def settle(self) -> None:
         """Wait for the batch in flight to be acknowledged, commit it and record it."""

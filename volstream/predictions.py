@@ -18,7 +18,6 @@ __all__ = [
     "FeatureVector",
     "Prediction",
     "decode_prediction",
-    "encode_prediction",
     "encode_predictions",
 ]
 
@@ -57,11 +56,6 @@ class Prediction(msgspec.Struct, frozen=True, gc=False):
 
 _decoder = msgspec.json.Decoder(Prediction)
 _encoder = msgspec.json.Encoder()
-
-
-def encode_prediction(prediction: Prediction) -> bytes:
-    """The JSON bytes of one prediction, as published."""
-    return _encoder.encode(prediction)
 
 
 def encode_predictions(predictions: list[Prediction]) -> list[bytes]:

@@ -16,6 +16,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from volstream.errors import BrokerError
+from volstream.kafka.clients import LIBRDKAFKA_LOG
 from volstream.settings import KafkaSettings
 
 __all__ = [
@@ -104,13 +105,7 @@ def ensure_topics(settings: KafkaSettings) -> dict[str, bool]:
     return {name: name in created for name in wanted}
 
 
-def create_topic(settings: KafkaSettings, name: str, partitions: int) -> None:
-    """Create one topic (tests and tools); an existing one is an error."""
-    wait_for_broker(settings)
-    _create(settings, [NewTopic(name, partitions, settings.replication_factor)], must_be_new=True)
-
-
-def _create(settings: KafkaSettings, topics: list[NewTopic], must_be_new: bool = False) -> set[str]:
+def _create(settings: KafkaSettings, topics: list[NewTopic]) -> set[str]:
     if not topics:
         return set()
     created = set()
@@ -123,7 +118,7 @@ def _create(settings: KafkaSettings, topics: list[NewTopic], must_be_new: bool =
             log.info("created topic %s", name)
         except KafkaException as e:
             error = e.args[0]
-            if error.name() == "TOPIC_ALREADY_EXISTS" and not must_be_new:
+            if error.name() == "TOPIC_ALREADY_EXISTS":
                 continue
             raise BrokerError(f"cannot create topic {name}: {error.str()}") from e
     return created
@@ -173,7 +168,7 @@ def watermark_consumer(settings: KafkaSettings) -> Consumer:
             **{
                 "group.id": f"volstream-admin-{uuid.uuid4().hex[:8]}",
                 "enable.auto.commit": False,
-                "logger": logging.getLogger("volstream.librdkafka"),
+                "logger": LIBRDKAFKA_LOG,
             },
         )
     )

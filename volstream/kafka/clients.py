@@ -17,6 +17,7 @@ from volstream.settings import KafkaSettings
 __all__ = [
     "CONSUMER_DEFAULTS",
     "CONSUMER_REQUIRED",
+    "LIBRDKAFKA_LOG",
     "PRODUCER_DEFAULTS",
     "PRODUCER_REQUIRED",
     "make_consumer",
@@ -24,7 +25,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-_librdkafka = logging.getLogger("volstream.librdkafka")
+LIBRDKAFKA_LOG = logging.getLogger("volstream.librdkafka")  # every client logs here
 
 PRODUCER_REQUIRED: Final[dict[str, Any]] = {
     "enable.idempotence": True,  # retries never duplicate or reorder a partition's records
@@ -63,7 +64,7 @@ def make_producer(kafka: KafkaSettings, on_failure: FailureCallback) -> Producer
             PRODUCER_DEFAULTS,
             **PRODUCER_REQUIRED,
             on_delivery=on_failure,
-            logger=_librdkafka,
+            logger=LIBRDKAFKA_LOG,
             error_cb=_on_client_error,
         )
     )
@@ -76,7 +77,7 @@ def make_consumer(kafka: KafkaSettings, group: str, **required: Any) -> Consumer
             CONSUMER_DEFAULTS,
             **CONSUMER_REQUIRED,
             **{"group.id": group},
-            logger=_librdkafka,
+            logger=LIBRDKAFKA_LOG,
             error_cb=_on_client_error,
             **required,
         )
