@@ -113,7 +113,7 @@ def encode(
     )
     return encode_predictions([
         Prediction(symbol, event_ms, processed_ms, p, p >= threshold, threshold, info.version,
-                   info.variant, FeatureVector(*values), partition, offset)  # type: ignore[arg-type]
+                   info.variant, FeatureVector(*values), partition, offset)
         for symbol, event_ms, p, values, partition, offset in rows
     ])  # fmt: skip
 

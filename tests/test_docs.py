@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from producer.metrics import build_metrics
 from volstream.settings import (
+    ApiSettings,
     BrokerSettings,
     ConsumerSettings,
     KafkaSettings,
@@ -29,6 +30,7 @@ DOCS = Path(__file__).parent.parent / "docs"
         ConsumerSettings,
         ModelSettings,
         TrainSettings,
+        ApiSettings,
     ],
 )
 def test_every_setting_is_documented(cls: type) -> None:
@@ -43,9 +45,22 @@ def test_every_setting_is_documented(cls: type) -> None:
 def test_every_producer_metric_is_documented() -> None:
     registry = CollectorRegistry()
     build_metrics(registry, "ticks")
+    assert not _undocumented(registry)
+
+
+def test_every_api_metric_is_documented() -> None:
+    from api.metrics import build_api_metrics
+
+    registry = CollectorRegistry()
+    build_api_metrics(registry)
+    assert not _undocumented(registry)
+
+
+def _undocumented(registry: CollectorRegistry) -> list[str]:
     text = (DOCS / "metrics.md").read_text()
     names = {m.name + ("_total" if m.type == "counter" else "") for m in registry.collect()}
-    assert names and not [n for n in names if f"`{n}`" not in text]
+    assert names
+    return [n for n in names if f"`{n}`" not in text]
 
 
 def test_every_feature_is_documented() -> None:
@@ -64,7 +79,6 @@ def test_every_consumer_metric_is_documented() -> None:
     tracker = LagTracker(60, 30)
     LagCollector(tracker, "ticks", "g", registry)
     tracker.assign([0], {0: 0})
-    text = (DOCS / "metrics.md").read_text()
-    names = {m.name + ("_total" if m.type == "counter" else "") for m in registry.collect()}
+    names = {m.name for m in registry.collect()}
     assert {f"volstream_consumer_{name}" for name, _ in PARTITION_GAUGES.values()} <= names
-    assert not [n for n in names if f"`{n}`" not in text]
+    assert not _undocumented(registry)

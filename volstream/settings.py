@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from dotenv import dotenv_values
-from pydantic import BeforeValidator, Field, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -276,6 +276,31 @@ class ModelSettings(BaseSettings):
     )
     version: str | None = Field(None, description="Pin a version; default: the current one.")
     threads: int = Field(1, ge=1, le=256, description="CPU threads for LightGBM inference.")
+
+
+class ApiSettings(BaseSettings):
+    """``volstream api``: where it listens, what it accepts, what it keeps."""
+
+    model_config = _config("API_")
+
+    host: str = Field("127.0.0.1", min_length=1, description="Address to listen on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port to listen on.")
+    max_rows: int = Field(1000, ge=1, le=100_000, description="Most feature rows in one request.")
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Larger request bodies are refused with 413."
+    )
+    api_key: SecretStr | None = Field(
+        None, description="Key that POST /admin/reload requires (X-API-Key); unset: no key."
+    )
+    history_size: int = Field(
+        10_000, ge=1, le=10_000_000, description="Invocations kept for /metrics/history."
+    )
+    tail_seconds: float = Field(
+        900.0, gt=0, description="On start-up, read this much of the predictions topic."
+    )
+    broker_check_seconds: float = Field(
+        5.0, gt=0, description="How often readiness asks the broker for metadata."
+    )
 
 
 class TrainSettings(BaseSettings):

@@ -9,7 +9,6 @@ import threading
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from volstream.settings import ConsumerSettings, KafkaSettings, ModelSettings, P
 from volstream.ticks import decode_batch
 
 from ..kafka_helpers import read_all
+from ..process_helpers import stop, wait_for
 from ..test_ticks import BAD, payload
 
 pytestmark = pytest.mark.kafka
@@ -138,24 +138,6 @@ def _start_consumer(
     )  # fmt: skip
 
 
-def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
-
-
-def _stop(process: subprocess.Popen[str]) -> str:
-    process.send_signal(signal.SIGTERM)
-    try:
-        output, _ = process.communicate(timeout=10)
-    finally:
-        process.kill()
-    assert process.returncode == 0, output
-    assert "Traceback" not in output
-    return output
-
-
 def _sample(port: int, prefix: str) -> float:
     return next((v for k, v in _metrics(port).items() if k.startswith(prefix)), 0.0)
 
@@ -168,19 +150,19 @@ def test_two_processes_share_the_partitions(kafka: KafkaSettings, small_registry
     ports = [free_port(), free_port()]
     first = _start_consumer(kafka, small_registry, "sharing", ports[0])
     try:
-        _wait(lambda: _assigned(ports[0]) == 6, 60, "the first member to own all partitions")
+        wait_for(lambda: _assigned(ports[0]) == 6, 60, "the first member to own all partitions")
         second = _start_consumer(kafka, small_registry, "sharing", ports[1])
         try:
             split = lambda: _assigned(ports[0]) + _assigned(ports[1]) == 6 and _assigned(ports[1])  # noqa: E731
-            _wait(split, 90, "the partitions to be split")
+            wait_for(split, 90, "the partitions to be split")
             produce_synthetic(kafka, 2000, symbols="30")
             predictions = "volstream_consumer_predictions_total"
-            _wait(lambda: _sample(ports[0], predictions) + _sample(ports[1], predictions) >= 2000,
-                  60, "every prediction")  # fmt: skip
+            wait_for(lambda: sum(_sample(port, predictions) for port in ports) >= 2000,
+                     60, "every prediction")  # fmt: skip
         finally:
-            _stop(second)
+            stop(second)
     finally:
-        _stop(first)
+        stop(first)
     predictions = read_all(kafka, kafka.predictions_topic, 2000)
     assert (
         len(
@@ -198,7 +180,7 @@ def test_kill_9_then_restart_loses_no_tick(kafka: KafkaSettings, small_registry:
     port = free_port()
     process = _start_consumer(kafka, small_registry, "crash", port, "--batch-size", "500")
     try:
-        _wait(lambda: _sample(port, "volstream_consumer_predictions_total") >= 5000, 60,
+        wait_for(lambda: _sample(port, "volstream_consumer_predictions_total") >= 5000, 60,
               "some predictions")  # fmt: skip
         process.send_signal(signal.SIGKILL)
         process.wait(10)
@@ -246,11 +228,11 @@ def test_lag_metrics_agree_with_the_lag_command_and_the_broker(
                 "volstream_consumer_group_lag_records", {"group": "lagging"}
             )
 
-        _wait(lambda: worker.consumed == 24 and group_lag() == 0, 60, "the consumer to catch up")
+        wait_for(lambda: worker.consumed == 24 and group_lag() == 0, 60, "the consumer to catch up")
         worker.pause()
         time.sleep(1)
         one_at_a_time(36, symbols)
-        _wait(lambda: group_lag() == 36, 30, "the backlog to show in the metrics")
+        wait_for(lambda: group_lag() == 36, 30, "the backlog to show in the metrics")
         time.sleep(1)
         command = ["lag", "--group", "lagging", "--json", "--bootstrap", kafka.bootstrap,
                    "--topic", kafka.ticks_topic]  # fmt: skip
@@ -280,7 +262,7 @@ def test_lag_metrics_agree_with_the_lag_command_and_the_broker(
             assert (seconds > 0) == (row["lag"] > 0)
             assert row["state"] == ("lagging" if row["lag"] else "ok")
         worker.resume()
-        _wait(lambda: group_lag() == 0 and worker.consumed == 60, 30, "the backlog to clear")
+        wait_for(lambda: group_lag() == 0 and worker.consumed == 60, 30, "the backlog to clear")
     finally:
         stop.set()
         thread.join(15)

@@ -7,14 +7,17 @@ backend or variant is behind it. :func:`load_predictor` picks the version
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
+from lightgbm.basic import _LIB  # type: ignore[attr-defined]  # the C API handle
 
 from volstream.errors import ModelError
 from volstream.features import FEATURE_NAMES
@@ -33,7 +36,7 @@ class ModelInfo:
     """What serves: for logs, metrics and the prediction documents."""
 
     version: str
-    variant: str
+    variant: Literal["model", "baseline"]
     backend: str
     threshold: float
     load_seconds: float
@@ -48,21 +51,89 @@ class Predictor(Protocol):
         """Probability of a volatility spike for each row."""
         ...
 
+    def predict_one(self, row: Sequence[float]) -> float:
+        """The same for one row, without NumPy's per-call cost (an API request)."""
+        ...
+
+
+#: Up to this many rows go through LightGBM's single-row fast path, one by one.
+FAST_PATH_MAX_ROWS = 8
+
 
 class LightGBMPredictor:
-    """LightGBM's own CPU inference, with a set number of threads."""
+    """LightGBM's own CPU inference, with a set number of threads.
+
+    A few rows (an API request) take LightGBM's single-row C API, about 4 µs a
+    row against 20-40 µs of ``Booster.predict``'s per-call overhead; both run
+    the same trees in double precision and give the same numbers.
+    """
 
     def __init__(self, booster: lgb.Booster, info: ModelInfo, threads: int) -> None:
         self.info = info
         self._booster = booster
         self._threads = threads
+        self._single_row = SingleRowPredictor(booster)
 
     def predict_proba(self, features: npt.NDArray[np.float64]) -> Probabilities:
         if len(features) == 0:
             return np.zeros(0)
+        if len(features) <= FAST_PATH_MAX_ROWS:
+            return np.array([self._single_row.predict(row) for row in features])
         return np.asarray(
             self._booster.predict(features, num_threads=self._threads), dtype=np.float64
         )
+
+    def predict_one(self, row: Sequence[float]) -> float:
+        return self._single_row.predict(row)
+
+
+class SingleRowPredictor:
+    """``LGBM_BoosterPredictForMatSingleRowFast``: one row, no per-call set-up.
+
+    Not thread-safe: the input and output buffers are reused by every call.
+    """
+
+    def __init__(self, booster: lgb.Booster) -> None:
+        self._booster = booster  # keeps the native handle alive
+        self._row = np.zeros(booster.num_feature(), dtype=np.float64)
+        self._out = np.zeros(1, dtype=np.float64)
+        self._out_len = ctypes.c_int64()
+        self._config = ctypes.c_void_p()
+        _check(
+            _LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
+                booster._handle,  # noqa: SLF001 - LightGBM has no public accessor
+                ctypes.c_int(0),  # C_API_PREDICT_NORMAL: probabilities
+                ctypes.c_int(0),  # from the first iteration
+                ctypes.c_int(-1),  # to the best (or last) one, as Booster.predict
+                ctypes.c_int(1),  # C_API_DTYPE_FLOAT64
+                ctypes.c_int32(len(self._row)),
+                b"num_threads=1",
+                ctypes.byref(self._config),
+            )
+        )
+        self._call = _LIB.LGBM_BoosterPredictForMatSingleRowFast
+        self._args = (
+            self._config,
+            self._row.ctypes.data_as(ctypes.c_void_p),
+            ctypes.byref(self._out_len),
+            self._out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
+        )
+
+    def predict(self, row: npt.ArrayLike) -> float:
+        """The probability for one row of features."""
+        self._row[:] = row
+        _check(self._call(*self._args))
+        return float(self._out[0])
+
+    def __del__(self) -> None:
+        if self._config:
+            _LIB.LGBM_FastConfigFree(self._config)
+            self._config = ctypes.c_void_p()
+
+
+def _check(return_code: int) -> None:
+    if return_code != 0:
+        raise ModelError(f"LightGBM: {_LIB.LGBM_GetLastError().decode()}")
 
 
 class BaselinePredictor:
@@ -74,6 +145,9 @@ class BaselinePredictor:
 
     def predict_proba(self, features: npt.NDArray[np.float64]) -> Probabilities:
         return self._rule.predict_proba(features)
+
+    def predict_one(self, row: Sequence[float]) -> float:
+        return float(self._rule.predict_proba(np.array([row]))[0])
 
 
 def load_predictor(settings: ModelSettings) -> Predictor:

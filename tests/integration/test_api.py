@@ -1,0 +1,117 @@
+"""The API as a user runs it: `volstream api` on a free port, a real broker, the consumer first."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pytest
+
+from volstream.features import FEATURE_NAMES
+from volstream.kafka.embedded import free_port
+from volstream.model.registry import ModelRegistry
+from volstream.predictions import Prediction, decode_prediction
+from volstream.settings import KafkaSettings
+
+from ..kafka_helpers import read_all
+from ..process_helpers import stop, wait_for
+from .test_consumer import consume, produce_synthetic
+
+pytestmark = pytest.mark.kafka
+
+
+def get(port: int, path: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+    except OSError:
+        return 0, None
+
+
+def start_api(kafka: KafkaSettings, registry: Path, port: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "VOLSTREAM_KAFKA_PREDICTIONS_TOPIC": kafka.predictions_topic,
+           "VOLSTREAM_API_BROKER_CHECK_SECONDS": "1"}  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "volstream", "api", "--port", str(port),
+         "--bootstrap", kafka.bootstrap, "--registry", str(registry)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+
+
+def latest_by_symbol(kafka: KafkaSettings, expected: int) -> dict[str, Prediction]:
+    latest: dict[str, Prediction] = {}
+    for message in read_all(kafka, kafka.predictions_topic, expected):
+        prediction = decode_prediction(message.value())  # type: ignore[arg-type]
+        known = latest.get(prediction.symbol)
+        if known is None or prediction.event_time_ms >= known.event_time_ms:
+            latest[prediction.symbol] = prediction
+    return latest
+
+
+def test_predict_symbol_serves_the_latest_streamed_features(
+    kafka: KafkaSettings, small_registry: Path
+) -> None:
+    produce_synthetic(kafka, 2000, symbols="4")
+    consume(kafka, small_registry, group="api-first")
+    port = free_port()
+    api = start_api(kafka, small_registry, port)
+    try:
+        wait_for(lambda: get(port, "/ready")[0] == 200, 30, "the API to be ready")
+        booster = lgb.Booster(model_file=str(ModelRegistry(small_registry).current().model_file))
+        latest = latest_by_symbol(kafka, 2000)
+        assert len(latest) == 4
+        wait_for(lambda: all(get(port, f"/predict/{s}")[0] == 200 for s in latest), 15,
+                 "the API to have read the tail")  # fmt: skip
+        for symbol, streamed in latest.items():
+            status, answer = get(port, f"/predict/{symbol}")
+            assert status == 200
+            features = [getattr(streamed.features, name) for name in FEATURE_NAMES]
+            assert [answer["features"][name] for name in FEATURE_NAMES] == features
+            assert answer["features_event_time_ms"] == streamed.event_time_ms
+            assert answer["features_age_seconds"] > 0
+            assert answer["probability"] == pytest.approx(booster.predict(np.array([features]))[0])
+            assert answer["stream_probability"] == streamed.probability
+        assert get(port, "/predict/NOT-A-SYMBOL")[0] == 404
+
+        # New ticks: the API follows the topic while it runs.
+        before = {s: p.event_time_ms for s, p in latest.items()}
+        produce_synthetic(kafka, 400, symbols="4", seed=99)
+        consume(kafka, small_registry, group="api-first")
+        symbol = next(iter(latest))
+        wait_for(lambda: get(port, f"/predict/{symbol}")[1]["features_event_time_ms"]
+                 > before[symbol], 15, "newer features")  # fmt: skip
+        status, metrics_text = 0, ""
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:  # noqa: S310
+            status, metrics_text = r.status, r.read().decode()
+        assert status == 200
+        assert 'route="/predict/{symbol}",status="200"' in metrics_text
+    finally:
+        output = stop(api)
+    assert "tailing" in output
+
+
+def test_a_port_in_use_stops_start_up_with_one_line(small_registry: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "volstream", "api", "--port", str(port),
+             "--registry", str(small_registry)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"volstream: error: API port {port} is already in use; choose another"
+    )
