@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections import defaultdict
 from pathlib import Path
@@ -117,13 +118,13 @@ def test_paced_rate_and_metrics_endpoint(kafka: KafkaSettings) -> None:
 
 
 def test_demo_trains_a_model_streams_until_ctrl_c_and_stops_cleanly(tmp_path: Path) -> None:
-    consumer_port = free_port()
+    consumer_port, api_port = free_port(), free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "volstream", "demo", "--port", str(free_port())],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
         env={**os.environ, "VOLSTREAM_PRODUCER_METRICS_PORT": str(free_port()),
              "VOLSTREAM_CONSUMER_METRICS_PORT": str(consumer_port),
-             "VOLSTREAM_TRAIN_DURATION_SECONDS": "1800"},
+             "VOLSTREAM_API_PORT": str(api_port), "VOLSTREAM_TRAIN_DURATION_SECONDS": "1800"},
     )  # fmt: skip
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(process.stdout or []), daemon=True)
@@ -134,7 +135,7 @@ def test_demo_trains_a_model_streams_until_ctrl_c_and_stops_cleanly(tmp_path: Pa
             assert time.monotonic() < deadline and process.poll() is None, "".join(lines)
             time.sleep(0.2)
         deadline = time.monotonic() + 60
-        while _predictions(consumer_port) < 500:
+        while _predictions(consumer_port) < 500 or _status(api_port, "/predict/SYN-000") != 200:
             assert time.monotonic() < deadline and process.poll() is None, "".join(lines)
             time.sleep(0.5)
         stopped_at = time.monotonic()
@@ -153,9 +154,21 @@ def test_demo_trains_a_model_streams_until_ctrl_c_and_stops_cleanly(tmp_path: Pa
     assert "Traceback" not in output
     assert "no model in models yet; training one" in output
     assert (tmp_path / "models" / "registry.json").is_file()
-    summary = [line for line in lines if line.startswith("demo stopped: sent=")]
-    assert summary and "failed=0" in summary[0]
-    assert int(summary[0].split("sent=")[1].split()[0]) > 1000
+    assert f"demo: API http://127.0.0.1:{api_port}" in output
+    sent = [line for line in lines if line.startswith("producer | sent=")]
+    assert sent and "failed=0" in sent[0], output
+    assert int(sent[0].split("sent=")[1].split()[0]) > 1000
+    assert any(line.startswith("consumer | ") and "consumed=" in line for line in lines), output
+    assert lines[-1].strip() == "demo stopped: producer exit 0, api exit 0, consumer exit 0"
+
+
+def _status(port: int, path: str) -> int:
+    try:
+        return urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2).status  # noqa: S310
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return 0
 
 
 def _predictions(port: int) -> float:

@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Annotated
 
 import typer
 
 from volstream.cli.models import progress_bars
 from volstream.cli.options import described
-from volstream.cli.produce import run_producer
-from volstream.errors import VolstreamError
 from volstream.kafka.admin import ensure_topics
 from volstream.kafka.embedded import EmbeddedBroker
 from volstream.lifecycle import install_stop_handlers
 from volstream.settings import (
+    ApiSettings,
     BrokerSettings,
     ConsumerSettings,
-    KafkaSettings,
     ModelSettings,
     ProducerSettings,
     TrainSettings,
     load,
 )
+from volstream.supervisor import Child, Supervisor, wait_for_http
 
 log = logging.getLogger(__name__)
 
@@ -34,47 +32,44 @@ def demo(
 ) -> None:
     """Run the pipeline on the embedded broker until Ctrl-C.
 
-    Starts the broker, creates the topics, trains a model when the registry has
-    none, streams synthetic ticks and turns them into predictions.
+    Trains a model when the registry has none, starts the broker and creates the
+    topics, then runs the consumer, the API and a synthetic producer as child
+    processes, their output prefixed with their names. Ctrl-C stops them in
+    order (producer first, so the consumer drains what was sent) and the broker last.
     """
     broker_settings = load(BrokerSettings, port=port)
-    producer_settings = load(ProducerSettings, source="synthetic", rate=rate)
-    model_settings = load(ModelSettings)
-    ensure_model(model_settings)
-    consumer_settings = load(ConsumerSettings)
+    producer = load(ProducerSettings, rate=rate)
+    consumer, api = load(ConsumerSettings), load(ApiSettings)
+    ensure_model(load(ModelSettings))
     stop = install_stop_handlers()
+    supervisor = Supervisor()
     with EmbeddedBroker(broker_settings) as broker:
-        kafka = broker.kafka_settings()
-        ensure_topics(kafka)
-        consumer = start_consumer(kafka, consumer_settings, model_settings, stop)
-        log.info("demo: broker at %s; streaming synthetic ticks, Ctrl-C stops", broker.bootstrap)
-        log.info(
-            "demo: metrics at http://127.0.0.1:%d/metrics (producer), "
-            "http://127.0.0.1:%d/metrics (consumer)",
-            producer_settings.metrics_port, consumer_settings.metrics_port,
-        )  # fmt: skip
-        summary = run_producer(kafka, producer_settings, stop)
-        stop.set()
-        consumer.join(15)
-    typer.echo(f"demo stopped: {summary.line()}")
-
-
-def start_consumer(
-    kafka: KafkaSettings, settings: ConsumerSettings, model: ModelSettings, stop: threading.Event
-) -> threading.Thread:
-    """The consumer in a thread of its own; it stops with ``stop``."""
-    from consumer.main import run
-
-    def consume() -> None:
+        ensure_topics(broker.kafka_settings())
+        env = {"VOLSTREAM_KAFKA_BOOTSTRAP": broker.bootstrap}
         try:
-            run(kafka, settings, model, stop)
-        except VolstreamError as e:
-            log.error("demo: the consumer stopped: %s", e)
-            stop.set()
-
-    thread = threading.Thread(target=consume, name="consumer")
-    thread.start()
-    return thread
+            supervisor.start(Child("consumer", ["consume"], env))
+            supervisor.start(Child("api", ["api"], env))
+            api_url = f"http://{api.host}:{api.port}"
+            wait_for_http(f"{api_url}/health", timeout=30)
+            rate_args = ["--rate", str(producer.rate)]
+            supervisor.start(
+                Child("producer", ["produce", "--source", "synthetic", *rate_args], env)
+            )
+            log.info("demo: broker at %s; streaming synthetic ticks at %g/s, Ctrl-C stops",
+                     broker.bootstrap, producer.rate)  # fmt: skip
+            log.info("demo: API %s (docs %s/docs)", api_url, api_url)
+            log.info("demo: metrics at http://127.0.0.1:%d/metrics (producer), "
+                     "http://127.0.0.1:%d/metrics (consumer), %s/metrics (API)",
+                     producer.metrics_port, consumer.metrics_port, api_url)  # fmt: skip
+            exited = supervisor.wait(stop)
+            if exited and exited.process:
+                log.error("demo: %s exited with code %s; stopping the rest",
+                          exited.name, exited.process.returncode)  # fmt: skip
+        finally:
+            codes = supervisor.stop_all()
+    typer.echo("demo stopped: " + ", ".join(f"{name} exit {code}" for name, code in codes.items()))
+    if any(codes.values()):
+        raise typer.Exit(1)
 
 
 def ensure_model(settings: ModelSettings) -> None:

@@ -6,12 +6,9 @@ machine, demos and tests, never for data you need to keep.
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,12 +17,12 @@ from typing import IO
 
 from volstream.errors import BrokerError
 from volstream.kafka.admin import wait_for_broker
+from volstream.lifecycle import die_with_parent
 from volstream.settings import BrokerSettings, KafkaSettings
 
 __all__ = ["EmbeddedBroker", "free_port", "tansu_binary"]
 
 log = logging.getLogger(__name__)
-_PR_SET_PDEATHSIG = 1
 
 
 def tansu_binary(explicit: Path | None = None) -> str:
@@ -55,12 +52,6 @@ def _port_in_use(host: str, port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.2)
         return s.connect_ex((host, port)) == 0
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    """Ask Linux to stop the broker when its parent dies, even by kill -9."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class EmbeddedBroker:
@@ -105,7 +96,7 @@ class EmbeddedBroker:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us, and we stop the broker last
-            preexec_fn=_die_with_parent,  # noqa: PLW1509
+            preexec_fn=die_with_parent,  # noqa: PLW1509
         )
         try:
             self._wait_until_ready()
