@@ -59,7 +59,7 @@ class LatestPredictions:
                     assigned = self._check_broker(consumer, assigned)
                     next_check = time.monotonic() + self._check_seconds
                 if not assigned:
-                    self._stop.wait(0.2)
+                    consumer.poll(0.2)  # serves the client's log and error callbacks
                     continue
                 for message in consumer.consume(1000, timeout=0.2):
                     key, value = message.key(), message.value()

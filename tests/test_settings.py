@@ -90,3 +90,22 @@ def test_bad_setting_stops_the_command_with_one_line(tmp_path: Path) -> None:
         "volstream: error: invalid setting VOLSTREAM_PRODUCER_RATE: "
         "Input should be greater than or equal to 0 (got '-1')"
     ]
+
+
+def test_repeated_log_lines_are_shown_once_per_window() -> None:
+    import logging
+
+    from volstream.logs import RepeatFilter
+
+    repeat = RepeatFilter(window=60)
+
+    def record(message: str) -> logging.LogRecord:
+        return logging.LogRecord("x", logging.WARNING, __file__, 1, message, (), None)
+
+    shown = [repeat.filter(record("broker down")) for _ in range(100)]
+    assert shown.count(True) == 1
+    assert repeat.filter(record("another problem"))
+    repeat._window = 0  # the window has passed
+    again = record("broker down")
+    assert repeat.filter(again)
+    assert again.getMessage() == "broker down (and 99 more like it)"

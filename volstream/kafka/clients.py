@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 
+from volstream.logs import RepeatFilter
 from volstream.settings import KafkaSettings
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 LIBRDKAFKA_LOG = logging.getLogger("volstream.librdkafka")  # every client logs here
+for _logger in (log, LIBRDKAFKA_LOG):
+    _logger.addFilter(RepeatFilter())  # a broker that is down is said once per 30 s
 
 PRODUCER_REQUIRED: Final[dict[str, Any]] = {
     "enable.idempotence": True,  # retries never duplicate or reorder a partition's records
