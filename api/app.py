@@ -14,11 +14,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib.metadata import version as installed_version
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -30,8 +31,9 @@ from api.latest import LatestPredictions
 from api.metrics import ERROR_KEY, ApiMetrics, ASGIApp, RequestMetrics, build_api_metrics
 from api.schemas import openapi_components
 from api.service import ModelHolder, PredictionService, Reply
+from drift.reports import LATEST_HTML, LATEST_JSON
 from volstream.errors import VolstreamError
-from volstream.settings import ApiSettings, KafkaSettings, ModelSettings
+from volstream.settings import ApiSettings, DriftSettings, KafkaSettings, ModelSettings
 
 __all__ = ["Api", "create_app"]
 
@@ -91,6 +93,7 @@ def create_app(
     model_settings: ModelSettings,
     kafka: KafkaSettings | None,
     registry: CollectorRegistry | None = None,
+    drift_reports: Path | None = None,
 ) -> Api:
     """Build the API; the model loads now, the predictions tail starts with the server."""
     registry = registry or CollectorRegistry()
@@ -124,6 +127,7 @@ def create_app(
     _add_error_handlers(app)
     _add_prediction_routes(app, hot, service)
     _add_service_routes(app, parts, settings)
+    _add_drift_routes(app, drift_reports or DriftSettings.model_fields["reports_dir"].default)
     _document_msgspec_schemas(app)
     return parts
 
@@ -283,6 +287,31 @@ def _add_service_routes(app: FastAPI, api: Api, settings: ApiSettings) -> None:
         described = _describe(model)
         assert described is not None  # noqa: S101 - load() succeeded
         return described
+
+
+def _add_drift_routes(app: FastAPI, reports: Path) -> None:
+    missing: dict[int | str, dict[str, Any]] = {
+        404: {"description": "No drift pass has written a report yet."}
+    }
+
+    @app.get("/drift", tags=["drift"], responses=missing)
+    async def drift_summary() -> Response:
+        """The last drift pass's JSON summary (see docs/drift.md)."""
+        path = _latest(reports / LATEST_JSON)
+        return Response(path.read_bytes(), media_type="application/json")
+
+    @app.get("/drift/report", tags=["drift"], response_class=FileResponse, responses=missing)
+    async def drift_report() -> FileResponse:
+        """The last drift pass's Evidently HTML report."""
+        return FileResponse(_latest(reports / LATEST_HTML), media_type="text/html")
+
+
+def _latest(path: Path) -> Path:
+    if not path.is_file():
+        raise HTTPException(
+            404, f"no drift report in {path.parent} yet: is `volstream drift` running?"
+        )
+    return path
 
 
 _LIBRARIES = ("lightgbm", "numpy", "msgspec", "fastapi", "uvicorn", "confluent-kafka")

@@ -8,6 +8,7 @@ import signal
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import uvicorn
 
@@ -20,10 +21,12 @@ __all__ = ["run"]
 log = logging.getLogger(__name__)
 
 
-def run(settings: ApiSettings, model: ModelSettings, kafka: KafkaSettings) -> None:
+def run(
+    settings: ApiSettings, model: ModelSettings, kafka: KafkaSettings, drift_reports: Path
+) -> None:
     """Serve on ``settings.host:settings.port``; a port in use stops start-up with one line."""
     sock = bind(settings.host, settings.port)
-    api = create_app(settings, model, kafka)
+    api = create_app(settings, model, kafka, drift_reports=drift_reports)
     config = uvicorn.Config(
         api.asgi,
         access_log=False,  # a third of the throughput; the request metrics count every request

@@ -108,8 +108,10 @@ def open_source(
         )
     rate = settings.rate or NOMINAL_SYNTHETIC_RATE
     now_ms = int(time.time() * 1000)
-    # Sending as fast as possible, a known count is back-dated to end about now.
-    backfill_ms = int((settings.count or 0) / rate * 1000) if not settings.rate else 0
+    # Sent faster than real time (unpaced, or --speed), a known count is back-dated to end
+    # about now: event times never run ahead of the clock.
+    faster = not settings.rate or settings.speed is not None
+    backfill_ms = int((settings.count or 0) / rate * 1000) if faster else 0
     return SyntheticMarket(
         MarketConfig(
             symbols=settings.symbol_names(),

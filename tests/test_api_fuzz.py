@@ -19,6 +19,7 @@ from volstream.settings import ApiSettings, ModelSettings
 OPERATIONS = [
     "POST /predict", "GET /predict/{symbol}", "GET /health", "GET /ready", "GET /version",
     "GET /metrics", "GET /metrics/history", "GET /metrics/stats", "POST /admin/reload",
+    "GET /drift", "GET /drift/report",
 ]  # fmt: skip
 
 

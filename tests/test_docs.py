@@ -12,6 +12,7 @@ from volstream.settings import (
     ApiSettings,
     BrokerSettings,
     ConsumerSettings,
+    DriftSettings,
     KafkaSettings,
     ModelSettings,
     ProducerSettings,
@@ -31,6 +32,7 @@ DOCS = Path(__file__).parent.parent / "docs"
         ModelSettings,
         TrainSettings,
         ApiSettings,
+        DriftSettings,
     ],
 )
 def test_every_setting_is_documented(cls: type) -> None:
@@ -53,6 +55,14 @@ def test_every_api_metric_is_documented() -> None:
 
     registry = CollectorRegistry()
     build_api_metrics(registry)
+    assert not _undocumented(registry)
+
+
+def test_every_drift_metric_is_documented() -> None:
+    from drift.metrics import build_drift_metrics
+
+    registry = CollectorRegistry()
+    build_drift_metrics(registry)
     assert not _undocumented(registry)
 
 

@@ -188,7 +188,9 @@ class ProducerSettings(BaseSettings):
     )
     rate: float = Field(1000.0, ge=0, description="Ticks per second; 0 sends as fast as possible.")
     speed: float | None = Field(
-        None, gt=0, description="Replay: keep the recorded timing, sped up by this factor."
+        None,
+        gt=0,
+        description="Replay or synthetic: keep the event-time pace, sped up by this factor.",
     )
     count: int | None = Field(None, gt=0, description="Stop after this many ticks.")
     duration_seconds: float | None = Field(None, gt=0, description="Stop after this long.")
@@ -300,6 +302,40 @@ class ApiSettings(BaseSettings):
     )
     broker_check_seconds: float = Field(
         5.0, gt=0, description="How often readiness asks the broker for metadata."
+    )
+
+
+class DriftSettings(BaseSettings):
+    """``volstream drift``: the windows, the tests, the reports."""
+
+    model_config = _config("DRIFT_")
+
+    interval_seconds: float = Field(300.0, gt=0, description="Time between two drift passes.")
+    window_minutes: float = Field(
+        15.0, gt=0, description="Current window: predictions of the last W minutes (event time)."
+    )
+    window_rows: int | None = Field(
+        None, ge=1, description="Current window: the last N predictions instead of a time span."
+    )
+    max_rows: int = Field(
+        100_000, ge=100, description="Most rows of a current window read: the newest ones."
+    )
+    min_rows: int = Field(
+        1000, ge=10, description="A window with fewer rows is skipped, not judged."
+    )
+    method: str | None = Field(
+        None, description="Evidently stat test for every column, e.g. psi; default: Evidently's."
+    )
+    threshold: float | None = Field(
+        None, gt=0, description="Drift threshold for the stat test; default: the test's own."
+    )
+    drift_share: float = Field(
+        0.5, gt=0, le=1, description="Dataset drift when at least this share of features drift."
+    )
+    reports_dir: Path = Field(Path("reports/drift"), description="Where HTML and JSON reports go.")
+    keep_reports: int = Field(24, ge=1, description="Timestamped reports kept; older ones go.")
+    metrics_port: int = Field(
+        9103, ge=0, le=65535, description="Port of /metrics; 0 turns the endpoint off."
     )
 
 

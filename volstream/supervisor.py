@@ -81,16 +81,32 @@ class Supervisor:
         return None
 
     def stop_all(self, timeout: float = 10.0) -> dict[str, int]:
-        """SIGTERM each child, last started first, waiting for each; SIGKILL what lingers."""
+        """Stop the last child started and wait for it, then all the others at once.
+
+        The last one is the source of data (the producer): once it has stopped,
+        the others can drain what it sent while they stop. SIGTERM first; SIGKILL
+        for a child still running ``timeout`` seconds later. Returns exit codes.
+        """
+        if not self._children:
+            return {}
+        *rest, last = self._children
+        codes = self._stop([last], timeout)
+        codes.update(self._stop(list(reversed(rest)), timeout))
+        return codes
+
+    def _stop(self, children: list[Child], timeout: float) -> dict[str, int]:
+        running = [c for c in children if c.process and c.process.poll() is None]
+        for child in running:
+            assert child.process  # noqa: S101 - filtered above
+            child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
         codes: dict[str, int] = {}
-        for child in reversed(self._children):
+        for child in children:
             process = child.process
             if process is None:
                 continue
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
             try:
-                process.wait(timeout)
+                process.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 log.warning("%s did not stop within %.0f s; killing it", child.name, timeout)
                 process.kill()

@@ -33,7 +33,8 @@ pytestmark = pytest.mark.kafka
 
 
 def produce_synthetic(kafka: KafkaSettings, count: int, **fields: object) -> None:
-    settings = ProducerSettings(count=count, rate=0, metrics_port=0, progress=False, **fields)  # type: ignore[arg-type]
+    fields = {"rate": 0, **fields}
+    settings = ProducerSettings(count=count, metrics_port=0, progress=False, **fields)  # type: ignore[arg-type]
     assert produce(kafka, settings, threading.Event()).sent == count
 
 

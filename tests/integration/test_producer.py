@@ -124,7 +124,8 @@ def test_demo_trains_a_model_streams_until_ctrl_c_and_stops_cleanly(tmp_path: Pa
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
         env={**os.environ, "VOLSTREAM_PRODUCER_METRICS_PORT": str(free_port()),
              "VOLSTREAM_CONSUMER_METRICS_PORT": str(consumer_port),
-             "VOLSTREAM_API_PORT": str(api_port), "VOLSTREAM_TRAIN_DURATION_SECONDS": "1800"},
+             "VOLSTREAM_API_PORT": str(api_port), "VOLSTREAM_TRAIN_DURATION_SECONDS": "1800",
+             "VOLSTREAM_DRIFT_METRICS_PORT": str(free_port())},
     )  # fmt: skip
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(process.stdout or []), daemon=True)
@@ -159,7 +160,9 @@ def test_demo_trains_a_model_streams_until_ctrl_c_and_stops_cleanly(tmp_path: Pa
     assert sent and "failed=0" in sent[0], output
     assert int(sent[0].split("sent=")[1].split()[0]) > 1000
     assert any(line.startswith("consumer | ") and "consumed=" in line for line in lines), output
-    assert lines[-1].strip() == "demo stopped: producer exit 0, api exit 0, consumer exit 0"
+    assert lines[-1].strip() == (
+        "demo stopped: producer exit 0, drift exit 0, api exit 0, consumer exit 0"
+    )
 
 
 def _status(port: int, path: str) -> int:

@@ -9,7 +9,7 @@ import typer
 from volstream.cli.kafka import Bootstrap
 from volstream.cli.models import Registry
 from volstream.cli.options import described
-from volstream.settings import ApiSettings, KafkaSettings, ModelSettings, load
+from volstream.settings import ApiSettings, DriftSettings, KafkaSettings, ModelSettings, load
 
 A = ApiSettings
 
@@ -30,4 +30,5 @@ def api(
 
     settings = load(ApiSettings, host=host, port=port, max_rows=max_rows)
     model = load(ModelSettings, registry=registry, variant=variant)
-    run(settings, model, load(KafkaSettings, bootstrap=bootstrap))
+    kafka = load(KafkaSettings, bootstrap=bootstrap)
+    run(settings, model, kafka, load(DriftSettings).reports_dir)

@@ -16,6 +16,7 @@ from volstream.settings import (
     ApiSettings,
     BrokerSettings,
     ConsumerSettings,
+    DriftSettings,
     ModelSettings,
     ProducerSettings,
     TrainSettings,
@@ -24,6 +25,7 @@ from volstream.settings import (
 from volstream.supervisor import Child, Supervisor, wait_for_http
 
 log = logging.getLogger(__name__)
+DEMO_DRIFT_SECONDS = 60
 
 
 def demo(
@@ -33,13 +35,14 @@ def demo(
     """Run the pipeline on the embedded broker until Ctrl-C.
 
     Trains a model when the registry has none, starts the broker and creates the
-    topics, then runs the consumer, the API and a synthetic producer as child
-    processes, their output prefixed with their names. Ctrl-C stops them in
-    order (producer first, so the consumer drains what was sent) and the broker last.
+    topics, then runs the consumer, the API, the drift job (a pass a minute) and a
+    synthetic producer as child processes, their output prefixed with their names.
+    Ctrl-C stops them in order (producer first, so the consumer drains what was
+    sent) and the broker last.
     """
     broker_settings = load(BrokerSettings, port=port)
     producer = load(ProducerSettings, rate=rate)
-    consumer, api = load(ConsumerSettings), load(ApiSettings)
+    consumer, api, drift = load(ConsumerSettings), load(ApiSettings), load(DriftSettings)
     ensure_model(load(ModelSettings))
     stop = install_stop_handlers()
     supervisor = Supervisor()
@@ -49,6 +52,7 @@ def demo(
         try:
             supervisor.start(Child("consumer", ["consume"], env))
             supervisor.start(Child("api", ["api"], env))
+            supervisor.start(Child("drift", ["drift", "--interval", str(DEMO_DRIFT_SECONDS)], env))
             api_url = f"http://{api.host}:{api.port}"
             wait_for_http(f"{api_url}/health", timeout=30)
             rate_args = ["--rate", str(producer.rate)]
@@ -59,8 +63,11 @@ def demo(
                      broker.bootstrap, producer.rate)  # fmt: skip
             log.info("demo: API %s (docs %s/docs)", api_url, api_url)
             log.info("demo: metrics at http://127.0.0.1:%d/metrics (producer), "
-                     "http://127.0.0.1:%d/metrics (consumer), %s/metrics (API)",
-                     producer.metrics_port, consumer.metrics_port, api_url)  # fmt: skip
+                     "http://127.0.0.1:%d/metrics (consumer), %s/metrics (API), "
+                     "http://127.0.0.1:%d/metrics (drift)", producer.metrics_port,
+                     consumer.metrics_port, api_url, drift.metrics_port)  # fmt: skip
+            log.info("demo: a drift pass every %d s; the report at %s/drift/report",
+                     DEMO_DRIFT_SECONDS, api_url)  # fmt: skip
             exited = supervisor.wait(stop)
             if exited and exited.process:
                 log.error("demo: %s exited with code %s; stopping the rest",

@@ -153,7 +153,7 @@ class BaselinePredictor:
 def load_predictor(settings: ModelSettings) -> Predictor:
     """The predictor the settings ask for; :class:`ModelError` with one line if it cannot be."""
     registry = ModelRegistry(settings.registry)
-    version = registry.get(settings.version) if settings.version else registry.current()
+    version = registry.serving(settings.version)
     check_features(version)
     started = time.perf_counter()
     predictor: Predictor

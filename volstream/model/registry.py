@@ -81,6 +81,10 @@ class ModelRegistry:
             raise ModelError(f"no current model in {self.root}: train one with `volstream train`")
         return self.get(name)
 
+    def serving(self, pinned: str | None) -> ModelVersion:
+        """The ``pinned`` version, or the current one (``VOLSTREAM_MODEL_VERSION`` unset)."""
+        return self.get(pinned) if pinned else self.current()
+
     def current_name(self) -> str | None:
         """The name of the version that serves, if any."""
         name = self._state().get("current")

@@ -37,7 +37,7 @@ from sklearn.metrics import (
 
 import volstream
 from volstream.errors import ModelError
-from volstream.features import FEATURE_NAMES, FeatureEngine
+from volstream.features import FEATURE_NAMES, LONGEST_MS, FeatureEngine
 from volstream.model.baseline import BaselineRule
 from volstream.model.registry import (
     METADATA_FILE,
@@ -252,7 +252,7 @@ def train(settings: TrainSettings, model: ModelSettings, report: Report = _quiet
         "libraries": _libraries(),
     }
     name = _version_name(created, history.fingerprint)
-    reference = _reference(settings, x[parts["train"]], booster)
+    reference = _reference(settings, x, history.times_ms, parts["train"], booster)
 
     def write(directory: Path) -> None:
         booster.save_model(str(directory / MODEL_FILE))
@@ -322,13 +322,23 @@ def _fit(
 
 
 def _reference(
-    settings: TrainSettings, train_features: FloatArray, booster: lgb.Booster
+    settings: TrainSettings,
+    features: FloatArray,
+    times_ms: npt.NDArray[np.int64],
+    train_rows: npt.NDArray[np.int64],
+    booster: lgb.Booster,
 ) -> pd.DataFrame:
+    """A sample of training rows and their predictions, for drift checks.
+
+    The first minute of the history is left out: the rolling windows are still
+    filling, a state a running stream is not in.
+    """
+    warm = train_rows[times_ms[train_rows] >= times_ms.min() + LONGEST_MS]
+    rows = warm if len(warm) >= 100 else train_rows  # a very short history keeps every row
     rng = np.random.default_rng(settings.seed)
-    count = min(settings.reference_rows, len(train_features))
-    rows = np.sort(rng.choice(len(train_features), size=count, replace=False))
-    sample = pd.DataFrame(train_features[rows], columns=list(FEATURE_NAMES))
-    sample["probability"] = _predict(booster, train_features[rows])
+    chosen = np.sort(rng.choice(rows, size=min(settings.reference_rows, len(rows)), replace=False))
+    sample = pd.DataFrame(features[chosen], columns=list(FEATURE_NAMES))
+    sample["probability"] = _predict(booster, features[chosen])
     return sample
 
 

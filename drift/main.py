@@ -1,0 +1,108 @@
+"""``volstream drift``: drift passes on a schedule, or one with ``--once``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from prometheus_client import CollectorRegistry, push_to_gateway
+
+from drift.check import DriftResult, check_method, load_reference, run_check
+from drift.metrics import DriftMetrics, build_drift_metrics
+from drift.reports import write_reports
+from drift.window import read_window
+from volstream.errors import VolstreamError
+from volstream.metrics import serve_metrics
+from volstream.model.registry import ModelRegistry
+from volstream.settings import DriftSettings, KafkaSettings, ModelSettings
+
+__all__ = ["run", "run_pass"]
+
+log = logging.getLogger(__name__)
+PUSH_JOB = "volstream_drift"
+
+
+def run(
+    kafka: KafkaSettings,
+    settings: DriftSettings,
+    model: ModelSettings,
+    stop: threading.Event,
+    once: bool = False,
+    pushgateway: str | None = None,
+    registry: CollectorRegistry | None = None,
+) -> None:
+    """Pass after pass every ``interval_seconds`` until ``stop``; with ``once``, one pass.
+
+    Start-up checks (the stat test, the serving model's reference) fail with
+    one line. Later, a failed pass is logged and counted, and the next one runs
+    on time; with ``once`` it is an error.
+    """
+    check_method(settings.method)
+    load_reference(ModelRegistry(model.registry).serving(model.version))
+    registry = registry or CollectorRegistry()
+    metrics = build_drift_metrics(registry)
+    server = None if once else serve_metrics(registry, settings.metrics_port)
+    if server:
+        log.info("drift: metrics at %s; a pass every %g s", server.url, settings.interval_seconds)
+    try:
+        while once or not stop.is_set():
+            try:
+                run_pass(kafka, settings, model, metrics)
+            except Exception as e:
+                if once:
+                    raise
+                log.error("drift: the pass failed: %s", _describe(e))
+            if once or stop.wait(settings.interval_seconds):
+                break
+    finally:
+        if server:
+            server.close()
+    if pushgateway:
+        _push(pushgateway, registry)
+
+
+def run_pass(
+    kafka: KafkaSettings, settings: DriftSettings, model: ModelSettings, metrics: DriftMetrics
+) -> DriftResult | None:
+    """One pass; None when it was skipped for too little data."""
+    started = time.perf_counter()
+    try:
+        version = ModelRegistry(model.registry).serving(model.version)
+        reference = load_reference(version)
+        window = read_window(kafka, settings)
+        if len(window) < settings.min_rows:
+            log.warning("drift: skipped: %d predictions in the window, fewer than %d "
+                        "(VOLSTREAM_DRIFT_MIN_ROWS)", len(window), settings.min_rows)  # fmt: skip
+            metrics.skipped(len(window))
+            return None
+        result = run_check(window, reference, version.name, settings)
+        report = write_reports(settings.reports_dir, result, window, settings.keep_reports)
+        metrics.publish(result, time.time())
+    except Exception:
+        metrics.failures.inc()
+        raise
+    finally:
+        metrics.run_seconds.set(time.perf_counter() - started)
+    drifted = [name for name, column in result.features.items() if column.detected]
+    log.info(
+        "drift: %d of %d features drifted (%s), dataset drift %s, prediction score %.3f (%s); "
+        "%d rows against %d, %.1f s; %s",
+        len(drifted), len(result.features), ", ".join(drifted) or "none",
+        "yes" if result.dataset_drift else "no", result.prediction.score,
+        result.prediction.method, result.current_rows, result.reference_rows,
+        time.perf_counter() - started, report,
+    )  # fmt: skip
+    return result
+
+
+def _push(url: str, registry: CollectorRegistry) -> None:
+    try:
+        push_to_gateway(url, job=PUSH_JOB, registry=registry, timeout=10)
+    except OSError as e:
+        raise VolstreamError(f"cannot push the drift metrics to {url}: {e}") from e
+    log.info("drift: metrics pushed to %s (job %s)", url, PUSH_JOB)
+
+
+def _describe(error: Exception) -> str:
+    return str(error) if isinstance(error, VolstreamError) else f"{type(error).__name__}: {error}"

@@ -1,0 +1,83 @@
+"""Drift reports on disk: a timestamped HTML report and JSON summary per pass, plus ``latest.*``.
+
+The API serves ``latest.html`` at ``GET /drift/report`` and ``latest.json`` at
+``GET /drift``. Files are written to a temporary name and renamed, so a reader
+never sees half a report; the oldest timestamped reports beyond
+``keep_reports`` are deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:  # the API reads the constants below without importing Evidently
+    from drift.check import DriftResult
+    from drift.window import Window
+
+__all__ = ["LATEST_HTML", "LATEST_JSON", "summary", "write_reports"]
+
+LATEST_HTML: Final = "latest.html"
+LATEST_JSON: Final = "latest.json"
+PREFIX: Final = "drift-"
+
+
+def summary(result: DriftResult, window: Window, finished: datetime, report: str) -> dict[str, Any]:
+    """The JSON summary of a pass."""
+    return {
+        "finished_at": finished.isoformat(),
+        "report": report,
+        "model_version": result.model_version,
+        "dataset_drift": result.dataset_drift,
+        "drifted_share": result.drifted_share,
+        "drifted_features": sorted(name for name, c in result.features.items() if c.detected),
+        "prediction": asdict(result.prediction),
+        "features": {name: asdict(column) for name, column in result.features.items()},
+        "current": {
+            "rows": result.current_rows,
+            "first_event_ms": int(window.event_time_ms.min()),
+            "last_event_ms": int(window.event_time_ms.max()),
+            "model_versions": window.version_counts(),
+            "undecodable": window.undecodable,
+        },
+        "reference_rows": result.reference_rows,
+        "seconds": result.seconds,
+    }
+
+
+def write_reports(
+    directory: Path, result: DriftResult, window: Window, keep: int, now: datetime | None = None
+) -> Path:
+    """Write this pass's HTML report and summary; returns the HTML report's path."""
+    now = now or datetime.now(UTC)
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = f"{PREFIX}{now.strftime('%Y%m%dT%H%M%S%fZ')}"
+    html = _titled(result.snapshot.get_html_str(as_iframe=False), now)
+    document = json.dumps(summary(result, window, now, f"{stem}.html"), indent=2)
+    for name, text in [(f"{stem}.html", html), (f"{stem}.json", document),
+                       (LATEST_HTML, html), (LATEST_JSON, document)]:  # fmt: skip
+        _write_atomically(directory / name, text)
+    _prune(directory, keep)
+    return directory / f"{stem}.html"
+
+
+def _titled(html: str, now: datetime) -> str:
+    title = f"<title>volstream drift report {now:%Y-%m-%d %H:%M:%S} UTC</title>"
+    return html.replace("<head>", f"<head>\n{title}", 1)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _prune(directory: Path, keep: int) -> None:
+    reports = sorted(directory.glob(f"{PREFIX}*.html"))
+    for old in reports[: max(0, len(reports) - keep)]:
+        old.unlink(missing_ok=True)
+        old.with_suffix(".json").unlink(missing_ok=True)

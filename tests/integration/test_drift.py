@@ -1,0 +1,212 @@
+"""The drift job on a real broker: no drift in the training regime, drift after a regime change.
+
+The model is trained on 30 minutes of a 100-symbol synthetic market at 200
+ticks/s (seed 7). The stream is 15 minutes of the same market (seed 8: another
+path, the same symbols), sent 1000 times faster than real time and back-dated
+to end now, through the real consumer; the drift job then judges the newest
+100,000 predictions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from prometheus_client import CollectorRegistry
+
+from drift.main import run_pass
+from drift.metrics import build_drift_metrics
+from volstream.kafka.embedded import free_port
+from volstream.model.registry import ModelRegistry
+from volstream.settings import DriftSettings, KafkaSettings, ModelSettings, TrainSettings
+
+from ..process_helpers import stop, wait_for
+from ..test_api import sample
+from ..tools import tool
+from .test_consumer import consume, produce_synthetic
+
+pytestmark = pytest.mark.kafka
+VOLATILITY = ["rv_10s", "rv_30s", "rv_60s"]
+
+
+@pytest.fixture(scope="module")
+def drift_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from volstream.model.training import train
+
+    registry = tmp_path_factory.mktemp("drift-models")
+    train(TrainSettings(duration_seconds=1800, symbols=100, tick_rate=200),
+          ModelSettings(registry=registry))  # fmt: skip
+    return registry
+
+
+def stream(kafka: KafkaSettings, registry: Path, volatility_scale: float) -> None:
+    produce_synthetic(kafka, 180_000, symbols="100", rate=200, speed=1000, seed=8,
+                      volatility_scale=volatility_scale)  # fmt: skip
+    consume(kafka, registry, group="drift")
+
+
+def drift_metrics(kafka: KafkaSettings, registry: Path, reports: Path) -> str:
+    """Run `volstream drift` until its first pass shows on /metrics; that page."""
+    port = free_port()
+    env = {**os.environ, "VOLSTREAM_KAFKA_PREDICTIONS_TOPIC": kafka.predictions_topic,
+           "VOLSTREAM_DRIFT_WINDOW_MINUTES": "30"}  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "volstream", "drift", "--bootstrap", kafka.bootstrap,
+         "--registry", str(registry), "--metrics-port", str(port), "--reports-dir", str(reports)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    page = ""
+
+    def passed() -> bool:
+        nonlocal page
+        try:
+            page = (
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
+                .read()
+                .decode()
+            )  # noqa: S310
+        except OSError:
+            return False
+        return sample(page, "volstream_drift_last_success_timestamp_seconds") > 0
+
+    try:
+        wait_for(passed, 120, "the first drift pass")
+    finally:
+        output = stop(process)
+    assert "drift: " in output and "features drifted" in output
+    return page
+
+
+def test_no_dataset_drift_in_the_training_regime(
+    kafka: KafkaSettings, drift_registry: Path, tmp_path: Path
+) -> None:
+    stream(kafka, drift_registry, volatility_scale=1.0)
+    page = drift_metrics(kafka, drift_registry, tmp_path)
+    assert sample(page, "volstream_drift_dataset_drift") == 0
+    assert sample(page, "volstream_drift_drifted_features_share") < 0.5
+    assert sample(page, "volstream_drift_prediction_detected") == 0
+    assert sample(page, "volstream_drift_current_rows") == pytest.approx(100_000, rel=0.01)
+    summary = json.loads((tmp_path / "latest.json").read_text())
+    assert summary["dataset_drift"] is False
+    assert summary["model_version"] == ModelRegistry(drift_registry).current().name
+
+
+def test_a_volatility_regime_change_is_detected(
+    kafka: KafkaSettings, drift_registry: Path, tmp_path: Path
+) -> None:
+    stream(kafka, drift_registry, volatility_scale=3.0)
+    page = drift_metrics(kafka, drift_registry, tmp_path)
+    assert sample(page, "volstream_drift_dataset_drift") == 1
+    for feature in VOLATILITY:
+        assert sample(page, "volstream_drift_feature_detected", feature=feature) == 1
+        assert sample(page, "volstream_drift_feature_score", feature=feature) > 0.1
+    assert sample(page, "volstream_drift_prediction_detected") == 1
+    summary = json.loads((tmp_path / "latest.json").read_text())
+    assert set(VOLATILITY) <= set(summary["drifted_features"])
+    assert (tmp_path / summary["report"]).is_file()
+    report_in_a_browser(tmp_path / "latest.html", tmp_path / "report.png")
+
+
+def report_in_a_browser(report: Path, screenshot: Path) -> None:
+    """Headless Chromium renders the report: its title, the drift table, a screenshot."""
+    chromium = tool("chromium", "chromium-browser", "google-chrome")
+    common = [chromium, "--headless", "--no-sandbox", "--disable-gpu",
+              "--virtual-time-budget=10000", "--window-size=1400,1800"]  # fmt: skip
+    dom = subprocess.run([*common, "--dump-dom", report.as_uri()], capture_output=True,
+                         text=True, timeout=120, check=True).stdout  # fmt: skip
+    assert "<title>volstream drift report " in dom
+    table = dom[dom.index('<table class="MuiTable-root') :]
+    assert ">rv_60s<" in table and ">Detected<" in table
+    subprocess.run([*common, f"--screenshot={screenshot}", report.as_uri()],
+                   capture_output=True, timeout=120, check=True)  # fmt: skip
+    assert screenshot.stat().st_size > 20_000  # a rendered page, not a blank one
+
+
+def test_too_little_data_is_a_skipped_pass(
+    kafka: KafkaSettings, small_registry: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    produce_synthetic(kafka, 300, symbols="3")
+    consume(kafka, small_registry, group="drift-skip")
+    metrics = build_drift_metrics(registry := CollectorRegistry())
+    settings = DriftSettings(reports_dir=tmp_path, min_rows=1000)
+    with caplog.at_level("WARNING"):
+        result = run_pass(kafka, settings, ModelSettings(registry=small_registry), metrics)
+    assert result is None
+    assert registry.get_sample_value("volstream_drift_last_run_skipped") == 1
+    assert registry.get_sample_value("volstream_drift_current_rows") == 300
+    assert registry.get_sample_value("volstream_drift_run_failures_total") == 0
+    assert "skipped: 300 predictions in the window, fewer than 1000" in caplog.text
+    assert not list(tmp_path.iterdir())
+
+
+def run_once(
+    registry: Path, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "volstream", "drift", "--once", "--registry", str(registry), *extra],
+        capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def test_a_reference_that_does_not_fit_the_model_stops_with_one_line(
+    small_registry: Path, tmp_path: Path
+) -> None:
+    registry = tmp_path / "models"
+    shutil.copytree(small_registry, registry)
+    reference = ModelRegistry(registry).current().reference_file
+    pd.read_parquet(reference).drop(columns=["rv_60s"]).to_parquet(reference)
+    result = run_once(registry)
+    assert result.returncode == 1
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("volstream: error: the drift reference ")
+    assert "retrain with `volstream train`" in line
+
+
+def test_an_unknown_stat_test_stops_with_one_line(small_registry: Path) -> None:
+    result = run_once(small_registry, env={"VOLSTREAM_DRIFT_METHOD": "astrology"})
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "volstream: error: unknown drift method 'astrology' (VOLSTREAM_DRIFT_METHOD); known: "
+        )
+    )
+
+
+def test_once_pushes_the_gauges_to_a_pushgateway(
+    kafka: KafkaSettings, small_registry: Path, tmp_path: Path
+) -> None:
+    gateway = tool("prometheus-pushgateway", "pushgateway")
+    produce_synthetic(kafka, 3000, symbols="5")
+    consume(kafka, small_registry, group="drift-push")
+    port = free_port()
+    server = subprocess.Popen([gateway, f"--web.listen-address=127.0.0.1:{port}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _answers(f"{url}/-/ready"), 30, "the pushgateway")
+        topic = {"VOLSTREAM_KAFKA_PREDICTIONS_TOPIC": kafka.predictions_topic}
+        result = run_once(small_registry, "--pushgateway", url, "--bootstrap", kafka.bootstrap,
+                          "--reports-dir", str(tmp_path), env=topic)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        page = urllib.request.urlopen(f"{url}/metrics", timeout=5).read().decode()  # noqa: S310
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert sample(page, "volstream_drift_current_rows", job="volstream_drift") == 3000
+    assert sample(page, "volstream_drift_last_success_timestamp_seconds", job="volstream_drift") > 0
+
+
+def _answers(url: str) -> bool:
+    try:
+        return urllib.request.urlopen(url, timeout=2).status == 200  # noqa: S310
+    except OSError:
+        return False

@@ -1,0 +1,101 @@
+"""Drift passes on in-memory windows: verdicts, summaries, report rotation, the API's routes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from drift.check import check_method, load_reference, run_check
+from drift.reports import LATEST_HTML, LATEST_JSON, write_reports
+from drift.window import Window
+from volstream.errors import ConfigError
+from volstream.features import FEATURE_NAMES
+from volstream.model.registry import ModelRegistry
+from volstream.settings import ApiSettings, DriftSettings, ModelSettings
+
+
+def window_from(features: np.ndarray, probability: np.ndarray) -> Window:
+    n = len(features)
+    return Window(features, probability, np.arange(n, dtype=np.int64),
+                  np.array(["v1"] * n, dtype=object))  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def reference(small_registry: Path):  # type: ignore[no-untyped-def]
+    return load_reference(ModelRegistry(small_registry).current())
+
+
+def test_a_sample_of_the_reference_does_not_drift(reference) -> None:  # type: ignore[no-untyped-def]
+    rows = np.random.default_rng(1).choice(len(reference), 3000, replace=False)
+    sample = reference.iloc[rows]
+    window = window_from(sample[list(FEATURE_NAMES)].to_numpy(), sample["probability"].to_numpy())
+    result = run_check(window, reference, "v1", DriftSettings())
+    assert not result.dataset_drift
+    assert result.drifted_share == 0
+    assert not result.prediction.detected
+    assert result.current_rows == 3000
+    assert {c.method for c in result.features.values()} == {"Wasserstein distance (normed)"}
+
+
+def test_scaled_volatility_drifts_and_a_chosen_stat_test_is_used(reference) -> None:  # type: ignore[no-untyped-def]
+    features = reference[list(FEATURE_NAMES)].to_numpy()[:3000].copy()
+    volatility = [FEATURE_NAMES.index(name) for name in ("rv_10s", "rv_30s", "rv_60s")]
+    features[:, volatility] *= 3
+    window = window_from(features, reference["probability"].to_numpy()[:3000])
+    result = run_check(window, reference, "v1", DriftSettings(method="psi", drift_share=0.2))
+    assert all(result.features[name].detected for name in ("rv_10s", "rv_30s", "rv_60s"))
+    assert result.features["imbalance"].detected is False
+    assert result.dataset_drift  # 3 of 13 >= 0.2
+    assert {c.method for c in result.features.values()} == {"psi"}
+
+
+def test_an_unknown_stat_test_is_a_config_error() -> None:
+    check_method("psi")
+    with pytest.raises(ConfigError, match="unknown drift method 'nope'"):
+        check_method("nope")
+
+
+def test_reports_rotate_and_the_api_serves_the_latest(
+    reference,
+    small_registry: Path,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    sample = reference.sample(2000, random_state=1)
+    window = window_from(sample[list(FEATURE_NAMES)].to_numpy(), sample["probability"].to_numpy())
+    result = run_check(window, reference, "v1", DriftSettings())
+    start = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    for minute in range(3):
+        write_reports(tmp_path, result, window, keep=2, now=start + timedelta(minutes=minute))
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert kept == [
+        "drift-20261123T120100000000Z.html", "drift-20261123T120100000000Z.json",
+        "drift-20261123T120200000000Z.html", "drift-20261123T120200000000Z.json",
+        LATEST_HTML, LATEST_JSON,
+    ]  # fmt: skip
+    api = create_app(ApiSettings(), ModelSettings(registry=small_registry), None,
+                     drift_reports=tmp_path)  # fmt: skip
+    with TestClient(api.asgi) as client:
+        summary = client.get("/drift").json()
+        assert summary["report"] == "drift-20261123T120200000000Z.html"
+        assert summary["dataset_drift"] is False
+        assert set(summary["features"]) == set(FEATURE_NAMES)
+        assert summary["current"]["model_versions"] == {"v1": 2000}
+        page = client.get("/drift/report")
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert "<title>volstream drift report 2026-11-23 12:02:00 UTC</title>" in page.text
+
+
+def test_the_api_says_when_there_is_no_report_yet(small_registry: Path, tmp_path: Path) -> None:
+    api = create_app(ApiSettings(), ModelSettings(registry=small_registry), None,
+                     drift_reports=tmp_path / "none")  # fmt: skip
+    with TestClient(api.asgi) as client:
+        for path in ("/drift", "/drift/report"):
+            response = client.get(path)
+            assert response.status_code == 404
+            assert "is `volstream drift` running?" in response.json()["detail"]
