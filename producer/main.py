@@ -119,6 +119,7 @@ def open_source(
             tick_rate=rate,
             seed=settings.seed,
             volatility_scale=settings.volatility_scale,
+            path_seed=settings.path_seed,
         )
     )
 

@@ -199,6 +199,9 @@ class ProducerSettings(BaseSettings):
         description="Synthetic: a number of symbols or their names; Coinbase: product ids.",
     )
     seed: int = Field(7, ge=0, description="Synthetic: random seed; the same seed, the same ticks.")
+    path_seed: int | None = Field(
+        None, ge=0, description="Synthetic: another path of the --seed market (same symbols)."
+    )
     volatility_scale: float = Field(
         1.0, gt=0, le=100, description="Synthetic: multiplies every regime's volatility."
     )

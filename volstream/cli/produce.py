@@ -34,6 +34,7 @@ def produce(
     ] = None,
     symbols: Annotated[str | None, typer.Option(help=described(P, "symbols"))] = None,
     seed: Annotated[int | None, typer.Option(help=described(P, "seed"))] = None,
+    path_seed: Annotated[int | None, typer.Option(help=described(P, "path_seed"))] = None,
     volatility_scale: Annotated[
         float | None, typer.Option(help=described(P, "volatility_scale"))
     ] = None,
@@ -55,7 +56,7 @@ def produce(
     settings = load(
         ProducerSettings,
         source=source, rate=rate, speed=speed, count=count, duration_seconds=duration,
-        symbols=symbols, seed=seed, volatility_scale=volatility_scale,
+        symbols=symbols, seed=seed, path_seed=path_seed, volatility_scale=volatility_scale,
         files=[str(f) for f in file] if file else None, coinbase_url=coinbase_url,
         metrics_port=metrics_port, progress=progress,
     )  # fmt: skip

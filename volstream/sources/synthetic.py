@@ -11,15 +11,15 @@ Trades arrive as a Poisson process whose intensity rises with volatility; the
 total rate across symbols is ``tick_rate`` ticks per simulated second. The
 spread widens with volatility. The same seed gives the same ticks.
 
-A symbol's traits (price level, base volatility, activity, spread, trade size)
-come from its name, not from the seed: another seed is another path of the
-same market, which is what a drift check must see as "no drift".
+The seed also draws each symbol's traits (price level, base volatility,
+activity, spread, trade size). ``path_seed``, when set, draws everything after
+the traits: another path of the same market, which a drift check must see as
+"no drift".
 The simulation advances one second at a time, vectorised over symbols and ticks.
 """
 
 from __future__ import annotations
 
-import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -51,6 +51,7 @@ class MarketConfig:
     tick_rate: float = 1000.0
     seed: int = 7
     volatility_scale: float = 1.0
+    path_seed: int | None = None
 
 
 @dataclass
@@ -65,10 +66,13 @@ class SyntheticMarket:
         self._rng = np.random.default_rng(self.config.seed)
         rng = self._rng
         self._names = np.array(self.config.symbols, dtype=object)
-        traits = np.array([_traits(name) for name in self.config.symbols]).reshape(n, 5).T
-        self._log_price, self._base_sigma, self._activity, self._spread_bps, self._size_scale = (
-            traits
-        )
+        self._log_price = np.log(rng.lognormal(np.log(100), 1.5, n))
+        self._base_sigma = 2e-4 * rng.lognormal(0, 0.3, n)  # per-second log-return sd
+        self._activity = rng.lognormal(0, 0.5, n)
+        self._spread_bps = rng.uniform(1, 6, n)
+        self._size_scale = rng.lognormal(0, 1, n)
+        if self.config.path_seed is not None:
+            self._rng = rng = np.random.default_rng(self.config.path_seed)
         self._decimals = (SIGNIFICANT_DIGITS - np.floor(np.log10(np.exp(self._log_price)))).clip(0)
         self._regime = (rng.random(n) < 0.15).astype(np.int64)
         self._x = rng.normal(0, 0.3, n)
@@ -181,15 +185,3 @@ class SyntheticMarket:
             self._names[symbol_index[order]].tolist(),
             {name: values[order] for name, values in columns.items()},
         )
-
-
-def _traits(symbol: str) -> list[float]:
-    """Log price, per-second log-return sd, activity, spread (bps), size scale of ``symbol``."""
-    rng = np.random.default_rng(zlib.crc32(symbol.encode()))
-    return [
-        float(np.log(rng.lognormal(np.log(100), 1.5))),
-        float(2e-4 * rng.lognormal(0, 0.3)),
-        float(rng.lognormal(0, 0.5)),
-        float(rng.uniform(1, 6)),
-        float(rng.lognormal(0, 1)),
-    ]
