@@ -128,7 +128,7 @@ def create_app(
     _add_prediction_routes(app, hot, service)
     _add_service_routes(app, parts, settings)
     _add_drift_routes(app, drift_reports or DriftSettings.model_fields["reports_dir"].default)
-    _document_msgspec_schemas(app)
+    _document_msgspec_schemas(app, settings.max_rows)
     return parts
 
 
@@ -347,14 +347,16 @@ def _describe(model: ModelHolder) -> ModelDescription | None:
     )
 
 
-def _document_msgspec_schemas(app: FastAPI) -> None:
-    """Add the hot routes' msgspec schemas to FastAPI's OpenAPI document."""
+def _document_msgspec_schemas(app: FastAPI, max_rows: int) -> None:
+    """Add the hot routes' msgspec schemas, with this API's row limit, to the OpenAPI document."""
     original = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
+            schemas = openapi_components()
+            schemas["PredictRequest"]["properties"]["rows"]["maxItems"] = max_rows
             components = original().setdefault("components", {})
-            components.setdefault("schemas", {}).update(openapi_components())
+            components.setdefault("schemas", {}).update(schemas)
         assert app.openapi_schema is not None  # noqa: S101 - original() set it
         return app.openapi_schema
 

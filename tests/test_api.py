@@ -248,6 +248,8 @@ def test_openapi_documents_the_hot_routes(client: TestClient) -> None:
         "/PredictRequest"
     )
     assert "/predict/{symbol}" in schema["paths"]
+    rows = schema["components"]["schemas"]["PredictRequest"]["properties"]["rows"]
+    assert (rows["minItems"], rows["maxItems"]) == (1, 50)  # VOLSTREAM_API_MAX_ROWS here
     row = schema["components"]["schemas"]["FeatureRow"]
     assert set(row["required"]) == set(FEATURE_NAMES)
     assert client.get("/docs").status_code == 200
