@@ -31,7 +31,7 @@ from api.latest import LatestPredictions
 from api.metrics import ERROR_KEY, ApiMetrics, ASGIApp, RequestMetrics, build_api_metrics
 from api.schemas import openapi_components
 from api.service import ModelHolder, PredictionService, Reply
-from drift.reports import LATEST_HTML, LATEST_JSON
+from volstream.drift_files import LATEST_HTML, LATEST_JSON
 from volstream.errors import VolstreamError
 from volstream.settings import ApiSettings, DriftSettings, KafkaSettings, ModelSettings
 

@@ -14,7 +14,8 @@ from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from volstream.metrics import BatchHistogram
+from volstream.gpu_metrics import register_gpu_metrics
+from volstream.metrics import BatchHistogram, inference_histogram
 from volstream.model.inference import ModelInfo
 
 __all__ = ["ApiMetrics", "RequestMetrics", "build_api_metrics", "ROUTE_KEY", "ERROR_KEY"]
@@ -45,6 +46,7 @@ class ApiMetrics:
     probability: BatchHistogram
     model_info: Gauge
     model_load_seconds: Gauge
+    inference_seconds: BatchHistogram
     requests_in_flight: int = 0  # what the in_flight gauge reads at a scrape
     _counters: dict[ModelInfo, Any] = field(default_factory=dict)
 
@@ -87,7 +89,9 @@ def build_api_metrics(registry: CollectorRegistry) -> ApiMetrics:
                          ["version", "variant", "backend"], registry=registry),
         model_load_seconds=Gauge("volstream_api_model_load_seconds",
                                  "Time to load the serving model.", registry=registry),
+        inference_seconds=inference_histogram(registry, "api"),
     )  # fmt: skip
+    register_gpu_metrics(registry)
     metrics.in_flight.set_function(lambda: metrics.requests_in_flight)
     return metrics
 

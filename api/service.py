@@ -29,9 +29,9 @@ from api.schemas import (
     RowPrediction,
     SymbolPrediction,
 )
-from volstream.errors import VolstreamError
+from volstream.errors import ModelError, VolstreamError
 from volstream.features import FEATURE_NAMES
-from volstream.model.inference import Predictor, load_predictor
+from volstream.model.inference import Predictor, TimedPredictor, load_predictor
 from volstream.predictions import decode_prediction
 from volstream.settings import ModelSettings
 
@@ -74,7 +74,7 @@ class ModelHolder:
         wanted = settings or self.settings
         with self._lock:
             try:
-                predictor = load_predictor(wanted)
+                predictor = TimedPredictor(load_predictor(wanted), self._metrics.inference_seconds)
             except VolstreamError as e:
                 if self.predictor is None:
                     self.problem = f"no model loaded: {e}"
@@ -85,10 +85,14 @@ class ModelHolder:
             return predictor
 
     def try_load(self) -> None:
-        """Load at start-up; without a model the API still starts and says why it is not ready."""
+        """Load at start-up; without a model the API still starts and says why it is not ready.
+
+        A bad setting (``ConfigError``, e.g. VOLSTREAM_DEVICE=cuda without a GPU) still
+        stops start-up.
+        """
         try:
             self.load()
-        except VolstreamError as e:
+        except ModelError as e:
             log.warning("%s; /predict answers 503 until POST /admin/reload succeeds", e)
 
 

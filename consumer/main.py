@@ -15,9 +15,10 @@ from prometheus_client import CollectorRegistry
 from consumer.lag import LagCollector, LagTracker
 from consumer.metrics import build_metrics
 from consumer.stream import StreamConsumer
+from volstream.gpu_metrics import register_gpu_metrics
 from volstream.kafka.admin import wait_for_broker
-from volstream.metrics import serve_metrics
-from volstream.model.inference import load_predictor
+from volstream.metrics import inference_histogram, serve_metrics
+from volstream.model.inference import TimedPredictor, load_predictor
 from volstream.settings import ConsumerSettings, KafkaSettings, ModelSettings
 
 __all__ = ["ConsumeSummary", "build", "run"]
@@ -79,7 +80,8 @@ def build(
     metrics = build_metrics(registry, kafka.ticks_topic, settings.group)
     tracker = LagTracker(settings.lag_window_seconds, settings.stopped_after_seconds)
     LagCollector(tracker, kafka.ticks_topic, settings.group, registry)
-    predictor = load_predictor(model)
+    predictor = TimedPredictor(load_predictor(model), inference_histogram(registry, "consumer"))
+    register_gpu_metrics(registry)
     info = predictor.info
     metrics.model_info.labels(info.version, info.variant, info.backend).set(1)
     metrics.model_load_seconds.set(info.load_seconds)

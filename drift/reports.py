@@ -13,17 +13,15 @@ import os
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # the API reads the constants below without importing Evidently
+from volstream.drift_files import LATEST_HTML, LATEST_JSON, REPORT_PREFIX
+
+if TYPE_CHECKING:
     from drift.check import DriftResult
     from drift.window import Window
 
-__all__ = ["LATEST_HTML", "LATEST_JSON", "summary", "write_reports"]
-
-LATEST_HTML: Final = "latest.html"
-LATEST_JSON: Final = "latest.json"
-PREFIX: Final = "drift-"
+__all__ = ["summary", "write_reports"]
 
 
 def summary(result: DriftResult, window: Window, finished: datetime, report: str) -> dict[str, Any]:
@@ -55,7 +53,7 @@ def write_reports(
     """Write this pass's HTML report and summary; returns the HTML report's path."""
     now = now or datetime.now(UTC)
     directory.mkdir(parents=True, exist_ok=True)
-    stem = f"{PREFIX}{now.strftime('%Y%m%dT%H%M%S%fZ')}"
+    stem = f"{REPORT_PREFIX}{now.strftime('%Y%m%dT%H%M%S%fZ')}"
     html = _titled(result.snapshot.get_html_str(as_iframe=False), now)
     document = json.dumps(summary(result, window, now, f"{stem}.html"), indent=2)
     for name, text in [(f"{stem}.html", html), (f"{stem}.json", document),
@@ -77,7 +75,7 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def _prune(directory: Path, keep: int) -> None:
-    reports = sorted(directory.glob(f"{PREFIX}*.html"))
+    reports = sorted(directory.glob(f"{REPORT_PREFIX}*.html"))
     for old in reports[: max(0, len(reports) - keep)]:
         old.unlink(missing_ok=True)
         old.with_suffix(".json").unlink(missing_ok=True)

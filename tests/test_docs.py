@@ -12,6 +12,7 @@ from volstream.settings import (
     ApiSettings,
     BrokerSettings,
     ConsumerSettings,
+    DeviceSettings,
     DriftSettings,
     KafkaSettings,
     ModelSettings,
@@ -33,6 +34,7 @@ DOCS = Path(__file__).parent.parent / "docs"
         TrainSettings,
         ApiSettings,
         DriftSettings,
+        DeviceSettings,
     ],
 )
 def test_every_setting_is_documented(cls: type) -> None:
@@ -63,6 +65,16 @@ def test_every_drift_metric_is_documented() -> None:
 
     registry = CollectorRegistry()
     build_drift_metrics(registry)
+    assert not _undocumented(registry)
+
+
+def test_every_gpu_metric_is_documented() -> None:
+    from volstream.gpu_metrics import register_gpu_metrics
+
+    from .test_gpu_metrics import FakeNvml
+
+    registry = CollectorRegistry()
+    register_gpu_metrics(registry, FakeNvml())
     assert not _undocumented(registry)
 
 

@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from drift.check import check_method, load_reference, run_check
-from drift.reports import LATEST_HTML, LATEST_JSON, write_reports
+from drift.reports import write_reports
 from drift.window import Window
+from volstream.drift_files import LATEST_HTML, LATEST_JSON
 from volstream.errors import ConfigError
 from volstream.features import FEATURE_NAMES
 from volstream.model.registry import ModelRegistry

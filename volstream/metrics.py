@@ -23,7 +23,14 @@ from prometheus_client.utils import floatToGoString
 
 from volstream.errors import ConfigError
 
-__all__ = ["LATENCY_BUCKETS", "BatchHistogram", "MetricsServer", "serve_metrics"]
+__all__ = [
+    "LATENCY_BUCKETS",
+    "BatchHistogram",
+    "MetricsServer",
+    "batch_class",
+    "inference_histogram",
+    "serve_metrics",
+]
 
 #: Seconds, from a millisecond up to a minute; 0.1 and 5 are edges the SLO rules use.
 LATENCY_BUCKETS: Final = (
@@ -161,3 +168,27 @@ def serve_metrics(
         raise ConfigError(f"cannot serve metrics on {host}:{port}: {e.strerror}") from e
     shown = "127.0.0.1" if host == "0.0.0.0" else host  # noqa: S104
     return MetricsServer(f"http://{shown}:{port}/metrics", server)
+
+
+#: Seconds of one inference call, from 10 µs (one row) to 5 s (a huge batch).
+INFERENCE_BUCKETS: Final = (
+    1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25,
+    0.5, 1.0, 5.0,
+)  # fmt: skip
+_BATCH_CLASSES: Final = ((1, "1"), (100, "2-100"), (1000, "101-1000"), (10_000, "1001-10000"))
+
+
+def batch_class(rows: int) -> str:
+    """The ``batch`` label of an inference call of ``rows`` rows: 1, 2-100, ... >10000."""
+    return next((label for most, label in _BATCH_CLASSES if rows <= most), ">10000")
+
+
+def inference_histogram(registry: CollectorRegistry, service: str) -> BatchHistogram:
+    """``volstream_<service>_inference_seconds`` by backend and batch size class."""
+    return BatchHistogram(
+        f"volstream_{service}_inference_seconds",
+        "Time of one inference call, by the backend that ran it and the batch size class.",
+        INFERENCE_BUCKETS,
+        registry,
+        ["backend", "batch"],
+    )

@@ -283,6 +283,21 @@ class ModelSettings(BaseSettings):
     threads: int = Field(1, ge=1, le=256, description="CPU threads for LightGBM inference.")
 
 
+class DeviceSettings(BaseSettings):
+    """Where inference runs: ``VOLSTREAM_DEVICE`` and the GPU crossover."""
+
+    model_config = _config("")
+
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto",
+        description="auto: the GPU for large batches when one is usable, else the CPU; "
+        "cuda: the GPU or a start-up error; cpu: LightGBM on the CPU.",
+    )
+    gpu_crossover_rows: int = Field(
+        4096, ge=1, description="auto: batches of at least this many rows go to the GPU."
+    )
+
+
 class ApiSettings(BaseSettings):
     """``volstream api``: where it listens, what it accepts, what it keeps."""
 

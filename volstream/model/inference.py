@@ -11,7 +11,7 @@ import ctypes
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 import lightgbm as lgb
@@ -19,16 +19,28 @@ import numpy as np
 import numpy.typing as npt
 from lightgbm.basic import _LIB  # type: ignore[attr-defined]  # the C API handle
 
-from volstream.errors import ModelError
+from volstream.errors import ConfigError, ModelError
 from volstream.features import FEATURE_NAMES
+from volstream.metrics import BatchHistogram, batch_class
 from volstream.model.baseline import BaselineRule
+from volstream.model.cuda import CudaScorer, cuda_problem
 from volstream.model.registry import ModelRegistry, ModelVersion
-from volstream.settings import ModelSettings
+from volstream.model.trees import TreeArrays
+from volstream.settings import DeviceSettings, ModelSettings, load
 
-__all__ = ["LightGBMPredictor", "BaselinePredictor", "ModelInfo", "Predictor", "load_predictor"]
+__all__ = [
+    "BaselinePredictor",
+    "CudaPredictor",
+    "LightGBMPredictor",
+    "ModelInfo",
+    "Predictor",
+    "TimedPredictor",
+    "load_predictor",
+]
 
 log = logging.getLogger(__name__)
 Probabilities = npt.NDArray[np.float64]
+CPU, CUDA, AUTO = "lightgbm-cpu", "cuda", "auto"  # backends, as model_info shows them
 
 
 @dataclass(frozen=True)
@@ -150,8 +162,14 @@ class BaselinePredictor:
         return float(self._rule.predict_proba(np.array([row]))[0])
 
 
-def load_predictor(settings: ModelSettings) -> Predictor:
-    """The predictor the settings ask for; :class:`ModelError` with one line if it cannot be."""
+def load_predictor(settings: ModelSettings, device: DeviceSettings | None = None) -> Predictor:
+    """The predictor the settings ask for; :class:`ModelError` with one line if it cannot be.
+
+    ``device`` (``VOLSTREAM_DEVICE``) places the LightGBM model: ``cpu``; ``cuda``
+    (a start-up error without a usable GPU); ``auto``, the GPU for batches of
+    at least ``gpu_crossover_rows`` when one is usable, else the CPU, said once.
+    """
+    device = device or load(DeviceSettings)
     registry = ModelRegistry(settings.registry)
     version = registry.serving(settings.version)
     check_features(version)
@@ -160,20 +178,90 @@ def load_predictor(settings: ModelSettings) -> Predictor:
     if settings.variant == "baseline":
         rule = BaselineRule.from_dict(version.metadata["baseline"])
         threshold = float(version.metadata["baseline"]["threshold"])
-        info = ModelInfo(version.name, "baseline", "rule", threshold, time.perf_counter() - started)
+        info = ModelInfo(version.name, "baseline", "rule", threshold, 0.0)
         predictor = BaselinePredictor(rule, info)
     else:
         booster = _load_booster(version)
-        threshold = float(version.metadata["threshold"])
-        info = ModelInfo(
-            version.name, "model", "lightgbm-cpu", threshold, time.perf_counter() - started
-        )
-        predictor = LightGBMPredictor(booster, info, settings.threads)
+        info = ModelInfo(version.name, "model", CPU, float(version.metadata["threshold"]), 0.0)
+        predictor = _place(LightGBMPredictor(booster, info, settings.threads), booster, device)
+    predictor.info = replace(predictor.info, load_seconds=time.perf_counter() - started)
+    info = predictor.info
     log.info(
         "serving model %s (%s, %s) threshold %.4f, loaded in %.3f s",
         info.version, info.variant, info.backend, info.threshold, info.load_seconds,
     )  # fmt: skip
     return predictor
+
+
+def _place(cpu: LightGBMPredictor, booster: lgb.Booster, device: DeviceSettings) -> Predictor:
+    if device.device == "cpu":
+        return cpu
+    problem = cuda_problem()
+    if problem:
+        if device.device == "cuda":
+            raise ConfigError(f"VOLSTREAM_DEVICE=cuda, but {problem}")
+        if not _said["no_gpu"]:
+            log.info("VOLSTREAM_DEVICE=auto: %s; inference runs on the CPU", problem)
+            _said["no_gpu"] = True
+        return cpu
+    crossover = device.gpu_crossover_rows if device.device == "auto" else None
+    return CudaPredictor(CudaScorer(TreeArrays.from_booster(booster)), cpu, crossover)
+
+
+_said = {"no_gpu": False}
+
+
+class CudaPredictor:
+    """The CUDA backend, with LightGBM on the CPU for batches under the crossover.
+
+    One row (``predict_one``, an API request) always stays on the CPU: a GPU
+    round trip costs more than scoring it. ``last_backend`` names the backend
+    of the last batch, for the inference-time metric.
+    """
+
+    def __init__(self, scorer: CudaScorer, cpu: LightGBMPredictor, crossover: int | None) -> None:
+        backend = CUDA if crossover is None else f"{AUTO}({CUDA}>={crossover})"
+        self.info = replace(cpu.info, backend=backend)
+        self.last_backend = CUDA
+        self._scorer = scorer
+        self._cpu = cpu
+        self._crossover = crossover
+
+    def predict_proba(self, features: npt.NDArray[np.float64]) -> Probabilities:
+        if self._crossover is not None and len(features) < self._crossover:
+            self.last_backend = CPU
+            return self._cpu.predict_proba(features)
+        self.last_backend = CUDA
+        return self._scorer.predict_proba(features)
+
+    def predict_one(self, row: Sequence[float]) -> float:
+        self.last_backend = CPU
+        return self._cpu.predict_one(row)
+
+
+class TimedPredictor:
+    """Any predictor, each call timed into a histogram by backend and batch size class."""
+
+    def __init__(self, inner: Predictor, histogram: BatchHistogram) -> None:
+        self.inner = inner
+        self.info = inner.info
+        self._histogram = histogram
+
+    def predict_proba(self, features: npt.NDArray[np.float64]) -> Probabilities:
+        started = time.perf_counter()
+        probabilities = self.inner.predict_proba(features)
+        self._observe(started, len(features))
+        return probabilities
+
+    def predict_one(self, row: Sequence[float]) -> float:
+        started = time.perf_counter()
+        probability = self.inner.predict_one(row)
+        self._observe(started, 1)
+        return probability
+
+    def _observe(self, started: float, rows: int) -> None:
+        backend = getattr(self.inner, "last_backend", self.info.backend)
+        self._histogram.observe(time.perf_counter() - started, backend, batch_class(rows))
 
 
 def _load_booster(version: ModelVersion) -> lgb.Booster:

@@ -1,0 +1,87 @@
+"""NVML GPU metrics: none (and one log line) without a GPU; a fake NVML's values on the gauges."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from volstream.gpu_metrics import register_gpu_metrics
+
+
+class FakeNvml:
+    """The parts of pynvml the collector calls, with fixed values for two GPUs."""
+
+    NVML_TEMPERATURE_GPU = 0
+
+    def __init__(self, fail_gpu: int | None = None) -> None:
+        self.fail_gpu = fail_gpu
+
+    def nvmlInit(self) -> None:  # noqa: N802 - NVML's names
+        pass
+
+    def nvmlDeviceGetCount(self) -> int:  # noqa: N802
+        return 2
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:  # noqa: N802
+        if index == self.fail_gpu:
+            raise RuntimeError("GPU is lost")
+        return index
+
+    def nvmlDeviceGetName(self, handle: int) -> bytes:  # noqa: N802
+        return b"NVIDIA H100 80GB HBM3"
+
+    def nvmlDeviceGetUtilizationRates(self, handle: int) -> Any:  # noqa: N802
+        return SimpleNamespace(gpu=[37, 90][handle], memory=10)
+
+    def nvmlDeviceGetMemoryInfo(self, handle: int) -> Any:  # noqa: N802
+        return SimpleNamespace(used=[2, 60][handle] * 2**30, total=80 * 2**30)
+
+    def nvmlDeviceGetTemperature(self, handle: int, sensor: int) -> int:  # noqa: N802
+        return [41, 77][handle]
+
+    def nvmlDeviceGetPowerUsage(self, handle: int) -> int:  # noqa: N802
+        return [123_456, 650_000][handle]  # milliwatts
+
+
+def test_fake_nvml_values_reach_the_gauges() -> None:
+    registry = CollectorRegistry()
+    register_gpu_metrics(registry, FakeNvml())
+    value = registry.get_sample_value
+    h100 = {"gpu": "1", "name": "NVIDIA H100 80GB HBM3"}
+    assert value("volstream_gpu_utilization_ratio", {**h100, "gpu": "0"}) == 0.37
+    assert value("volstream_gpu_utilization_ratio", h100) == 0.90
+    assert value("volstream_gpu_memory_used_bytes", h100) == 60 * 2**30
+    assert value("volstream_gpu_memory_total_bytes", h100) == 80 * 2**30
+    assert value("volstream_gpu_temperature_celsius", h100) == 77
+    assert value("volstream_gpu_power_watts", h100) == 650.0
+
+
+def test_a_gpu_that_stops_answering_is_skipped_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    registry = CollectorRegistry()
+    register_gpu_metrics(registry, FakeNvml(fail_gpu=0))
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            text = generate_latest(registry).decode()
+    assert 'gpu="0"' not in text and 'gpu="1"' in text
+    assert caplog.text.count("GPU 0 did not answer") == 1
+
+
+def test_without_a_gpu_there_are_no_series_and_one_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """This machine has no NVIDIA driver: the real pynvml fails to initialise."""
+    registry = CollectorRegistry()
+    with caplog.at_level(logging.INFO, logger="volstream.gpu_metrics"):
+        collector = register_gpu_metrics(registry)
+        pages = [generate_latest(registry) for _ in range(3)]
+    if collector.gpus:
+        pytest.skip("this machine has a GPU")
+    assert pages == [b"", b"", b""]
+    lines = [r.getMessage() for r in caplog.records if r.name == "volstream.gpu_metrics"]
+    assert len(lines) == 1 and lines[0].startswith("GPU metrics: none (")
