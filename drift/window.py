@@ -60,10 +60,12 @@ def read_window(kafka: KafkaSettings, settings: DriftSettings) -> Window:
     """The last ``window_minutes`` (or ``window_rows``) of predictions, at most ``max_rows``.
 
     Start offsets come from offsets-for-times (or the row count), ends from the
-    high watermarks read now. Reading goes on past an end until a poll comes
-    back empty, because a broker may report a watermark that reads low (Tansu
-    answers the base offset of the last batch + 1); records older than the
-    window are dropped, because a broker may answer offsets-for-times early.
+    high watermarks read now. Once every end is reached, one more poll reads
+    what arrived with it, because a broker may report a watermark that reads
+    low by a batch (Tansu answers the base offset of the last batch + 1); on a
+    live topic that adds at most one poll of the newest predictions. Records
+    older than the window are dropped, because a broker may answer
+    offsets-for-times early.
     """
     required: dict[str, Any] = {  # partitions are assigned: the group never joins or commits
         "group.id": f"volstream-drift-{uuid.uuid4().hex[:8]}",
@@ -131,10 +133,9 @@ def _read(
     versions: list[str] = []
     undecodable = 0
     deadline = time.monotonic() + max(timeout, 1.0) * 6
-    while True:
+    past_the_ends = 0
+    while time.monotonic() < deadline:
         messages = consumer.consume(10_000, timeout=0.5)
-        if not messages and (not unread or time.monotonic() > deadline):
-            break
         for message in messages:
             partition, offset = message.partition(), message.offset()
             if message.error() is not None or partition is None or offset is None:
@@ -152,6 +153,10 @@ def _read(
             probability.append(prediction.probability)
             times.append(prediction.event_time_ms)
             versions.append(prediction.model_version)
+        if not unread:  # every end reached: one more poll for a batch a low watermark hid
+            if not messages or past_the_ends:
+                break
+            past_the_ends += 1
     if unread:
         raise BrokerError(f"could not read the window of {topic} in time: {sorted(unread)} behind")
     return Window(

@@ -14,6 +14,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -209,3 +211,39 @@ def _answers(url: str) -> bool:
         return urllib.request.urlopen(url, timeout=2).status == 200  # noqa: S310
     except OSError:
         return False
+
+
+def test_a_window_of_a_live_topic_is_read_in_bounded_time(
+    kafka: KafkaSettings, small_registry: Path
+) -> None:
+    """Predictions keep arriving while the window is read: the read still ends."""
+    from confluent_kafka import Producer
+
+    from drift.window import read_window
+
+    from ..kafka_helpers import read_all
+
+    produce_synthetic(kafka, 3000, symbols="5")
+    consume(kafka, small_registry, group="drift-live")
+    record = read_all(kafka, kafka.predictions_topic, 3000)[-1]
+    stop_sending = threading.Event()
+
+    def keep_sending() -> None:
+        producer = Producer(kafka.client_config())
+        while not stop_sending.wait(0.001):
+            producer.produce(kafka.predictions_topic, record.value(), record.key())
+            producer.poll(0)
+        producer.flush(5)
+
+    sender = threading.Thread(target=keep_sending)
+    sender.start()
+    try:
+        time.sleep(1)
+        started = time.monotonic()
+        window = read_window(kafka, DriftSettings(window_minutes=60))
+        took = time.monotonic() - started
+    finally:
+        stop_sending.set()
+        sender.join(10)
+    assert len(window) >= 3000
+    assert took < 10

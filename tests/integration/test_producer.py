@@ -158,7 +158,7 @@ def test_demo_trains_a_model_streams_until_ctrl_c_and_stops_cleanly(tmp_path: Pa
     assert f"demo: API http://127.0.0.1:{api_port}" in output
     sent = [line for line in lines if line.startswith("producer | sent=")]
     assert sent and "failed=0" in sent[0], output
-    assert int(sent[0].split("sent=")[1].split()[0]) > 1000
+    assert int(sent[0].split("sent=")[1].split()[0]) > 300
     assert any(line.startswith("consumer | ") and "consumed=" in line for line in lines), output
     assert lines[-1].strip() == (
         "demo stopped: producer exit 0, drift exit 0, api exit 0, consumer exit 0"

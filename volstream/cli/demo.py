@@ -26,6 +26,7 @@ from volstream.supervisor import Child, Supervisor, wait_for_http
 
 log = logging.getLogger(__name__)
 DEMO_DRIFT_SECONDS = 60
+DEMO_PATH_SEED = 8
 
 
 def demo(
@@ -41,9 +42,11 @@ def demo(
     sent) and the broker last.
     """
     broker_settings = load(BrokerSettings, port=port)
-    producer = load(ProducerSettings, rate=rate)
+    training = load(TrainSettings)
+    # The producer streams the training market on another path: what drift should call normal.
+    producer = load(ProducerSettings, rate=rate or training.tick_rate)
     consumer, api, drift = load(ConsumerSettings), load(ApiSettings), load(DriftSettings)
-    ensure_model(load(ModelSettings))
+    ensure_model(load(ModelSettings), training)
     stop = install_stop_handlers()
     supervisor = Supervisor()
     with EmbeddedBroker(broker_settings) as broker:
@@ -55,12 +58,21 @@ def demo(
             supervisor.start(Child("drift", ["drift", "--interval", str(DEMO_DRIFT_SECONDS)], env))
             api_url = f"http://{api.host}:{api.port}"
             wait_for_http(f"{api_url}/health", timeout=30)
-            rate_args = ["--rate", str(producer.rate)]
-            supervisor.start(
-                Child("producer", ["produce", "--source", "synthetic", *rate_args], env)
-            )
-            log.info("demo: broker at %s; streaming synthetic ticks at %g/s, Ctrl-C stops",
-                     broker.bootstrap, producer.rate)  # fmt: skip
+            produce = [
+                "produce",
+                "--source",
+                "synthetic",
+                "--symbols",
+                str(training.symbols),
+                "--rate",
+                str(producer.rate),
+                "--path-seed",
+                str(DEMO_PATH_SEED),
+            ]
+            supervisor.start(Child("producer", produce, env))
+            log.info("demo: broker at %s; streaming synthetic ticks at %g/s over %s symbols "
+                     "(the training market, path seed %d), Ctrl-C stops", broker.bootstrap,
+                     producer.rate, training.symbols, DEMO_PATH_SEED)  # fmt: skip
             log.info("demo: API %s (docs %s/docs)", api_url, api_url)
             log.info("demo: metrics at http://127.0.0.1:%d/metrics (producer), "
                      "http://127.0.0.1:%d/metrics (consumer), %s/metrics (API), "
@@ -79,7 +91,7 @@ def demo(
         raise typer.Exit(1)
 
 
-def ensure_model(settings: ModelSettings) -> None:
+def ensure_model(settings: ModelSettings, training: TrainSettings) -> None:
     """Train a model with the default settings when the registry has no current one."""
     from volstream.model.registry import ModelRegistry
     from volstream.model.training import train
@@ -90,5 +102,5 @@ def ensure_model(settings: ModelSettings) -> None:
         return
     log.info("demo: no model in %s yet; training one (about 15 s)", settings.registry)
     with progress_bars() as report:
-        version = train(load(TrainSettings), settings, report)
+        version = train(training, settings, report)
     log.info("demo: trained model %s", version.name)
