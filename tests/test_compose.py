@@ -1,0 +1,74 @@
+"""docker/compose.yaml: valid for Debian's docker-compose, healthy services, a scalable consumer,
+a GPU profile, and Prometheus scraping what the stack runs. Alertmanager's config passes amtool."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .tools import tool
+
+ROOT = Path(__file__).parent.parent
+DOCKER = ROOT / "docker"
+
+
+def compose_config(*profiles: str) -> dict[str, Any]:
+    args = [tool("docker-compose"), "-f", str(DOCKER / "compose.yaml")]
+    for profile in profiles:
+        args += ["--profile", profile]
+    result = subprocess.run([*args, "config"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_the_stack_is_valid_and_every_service_reports_its_health() -> None:
+    services = compose_config()["services"]
+    assert {"kafka", "init", "producer", "consumer", "api", "drift", "prometheus",
+            "alertmanager", "grafana"} <= set(services)  # fmt: skip
+    assert services["consumer-gpu"]["profiles"] == ["gpu"]  # starts only with --profile gpu
+    for name, service in services.items():
+        if name != "init":
+            assert "healthcheck" in service, name
+    after_init = services["consumer"]["depends_on"]
+    assert after_init["kafka"]["condition"] == "service_healthy"
+    assert after_init["init"]["condition"] == "service_completed_successfully"
+
+
+def test_the_consumer_scales() -> None:
+    consumer = compose_config()["services"]["consumer"]
+    assert "container_name" not in consumer and "ports" not in consumer
+
+
+def test_the_gpu_profile_reserves_an_nvidia_device_for_a_consumer() -> None:
+    gpu = compose_config("gpu")["services"]["consumer-gpu"]
+    assert gpu["command"] == ["consume"]
+    assert gpu["environment"]["VOLSTREAM_DEVICE"] == "cuda"
+    assert gpu["build"]["args"]["EXTRAS"] == "gpu"
+    devices = gpu["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+
+
+def test_prometheus_scrapes_every_volstream_service_on_its_metrics_port() -> None:
+    config = yaml.safe_load((DOCKER / "prometheus" / "prometheus.yml").read_text())
+    targets = {}
+    for job in config["scrape_configs"]:
+        for static in job.get("static_configs", []):
+            targets[job["job_name"]] = static["targets"][0]
+        for dns in job.get("dns_sd_configs", []):
+            targets[job["job_name"]] = f"{dns['names'][0]}:{dns['port']}"
+    assert targets["producer"] == "producer:9101"
+    assert targets["consumer"] == "consumer:9102"
+    assert targets["api"] == "api:8000"
+    assert targets["drift"] == "drift:9103"
+
+
+def test_alertmanager_config_passes_amtool() -> None:
+    result = subprocess.run(
+        [tool("amtool", "prometheus-alertmanager"), "check-config",
+         str(DOCKER / "alertmanager" / "alertmanager.yml")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
