@@ -1,6 +1,6 @@
 """Child processes with prefixed output, stopped in order: what ``volstream demo`` runs.
 
-Each child is a ``volstream`` command in its own session (Ctrl-C reaches only
+Each child (a ``volstream`` command, or Prometheus) runs in its own session (Ctrl-C reaches only
 the supervisor, which then stops the children one by one) that dies with its
 parent. Every line a child writes is printed as ``name | line``.
 """
@@ -27,13 +27,18 @@ COLOURS: Final = ("36", "33", "35", "32", "34", "31")  # cyan, yellow, magenta, 
 
 @dataclass
 class Child:
-    """One ``volstream`` command to run."""
+    """One program to run, as ``command`` (its whole argument list)."""
 
     name: str
-    args: list[str]
+    command: list[str]
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[str] | None = None
     reader: threading.Thread | None = None
+
+    @classmethod
+    def volstream(cls, name: str, args: list[str], env: dict[str, str]) -> Child:
+        """``volstream <args>`` with this interpreter."""
+        return cls(name, [sys.executable, "-m", "volstream", *args], env)
 
 
 class Supervisor:
@@ -47,10 +52,10 @@ class Supervisor:
         self._width = 0
 
     def start(self, child: Child) -> Child:
-        """Run ``volstream <args>`` now."""
+        """Run ``child`` now."""
         self._width = max(self._width, len(child.name))
-        child.process = subprocess.Popen(  # noqa: S603 - our own executable and arguments
-            [sys.executable, "-m", "volstream", *child.args],
+        child.process = subprocess.Popen(  # noqa: S603 - our own commands
+            child.command,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Annotated
 
 import typer
@@ -12,6 +14,7 @@ from volstream.cli.options import described
 from volstream.kafka.admin import ensure_topics
 from volstream.kafka.embedded import EmbeddedBroker
 from volstream.lifecycle import install_stop_handlers
+from volstream.local_prometheus import prometheus_child
 from volstream.settings import (
     ApiSettings,
     BrokerSettings,
@@ -32,12 +35,21 @@ DEMO_PATH_SEED = 8
 def demo(
     port: Annotated[int | None, typer.Option(help=described(BrokerSettings, "port"))] = None,
     rate: Annotated[float | None, typer.Option(help=described(ProducerSettings, "rate"))] = None,
+    prometheus_port: Annotated[
+        int,
+        typer.Option(
+            envvar="VOLSTREAM_DEMO_PROMETHEUS_PORT",
+            help="Port of the demo's Prometheus (when `prometheus` is on the PATH).",
+        ),
+    ] = 9090,
 ) -> None:
     """Run the pipeline on the embedded broker until Ctrl-C.
 
     Trains a model when the registry has none, starts the broker and creates the
-    topics, then runs the consumer, the API, the drift job (a pass a minute) and a
-    synthetic producer as child processes, their output prefixed with their names.
+    topics, then runs the consumer, the API, the drift job (a pass a minute), a
+    Prometheus with the repository's SLO rules (when `prometheus` is on the PATH)
+    and a synthetic producer as child processes, their output prefixed with their
+    names.
     Ctrl-C stops them in order (producer first, so the consumer drains what was
     sent) and the broker last.
     """
@@ -49,14 +61,24 @@ def demo(
     ensure_model(load(ModelSettings), training)
     stop = install_stop_handlers()
     supervisor = Supervisor()
-    with EmbeddedBroker(broker_settings) as broker:
+    with (
+        EmbeddedBroker(broker_settings) as broker,
+        TemporaryDirectory(prefix="volstream-demo-") as workdir,
+    ):
         ensure_topics(broker.kafka_settings())
         env = {"VOLSTREAM_KAFKA_BOOTSTRAP": broker.bootstrap}
         try:
-            supervisor.start(Child("consumer", ["consume"], env))
-            supervisor.start(Child("api", ["api"], env))
-            supervisor.start(Child("drift", ["drift", "--interval", str(DEMO_DRIFT_SECONDS)], env))
+            supervisor.start(Child.volstream("consumer", ["consume"], env))
+            supervisor.start(Child.volstream("api", ["api"], env))
+            supervisor.start(
+                Child.volstream("drift", ["drift", "--interval", str(DEMO_DRIFT_SECONDS)], env)
+            )
             api_url = f"http://{api.host}:{api.port}"
+            targets = {"producer": producer.metrics_port, "consumer": consumer.metrics_port,
+                       "api": api.port, "drift": drift.metrics_port}  # fmt: skip
+            prometheus = prometheus_child(Path(workdir), prometheus_port, targets)
+            if isinstance(prometheus, Child):
+                supervisor.start(prometheus)
             wait_for_http(f"{api_url}/health", timeout=30)
             produce = [
                 "produce",
@@ -69,7 +91,7 @@ def demo(
                 "--path-seed",
                 str(DEMO_PATH_SEED),
             ]
-            supervisor.start(Child("producer", produce, env))
+            supervisor.start(Child.volstream("producer", produce, env))
             log.info("demo: broker at %s; streaming synthetic ticks at %g/s over %s symbols "
                      "(the training market, path seed %d), Ctrl-C stops", broker.bootstrap,
                      producer.rate, training.symbols, DEMO_PATH_SEED)  # fmt: skip
@@ -80,6 +102,11 @@ def demo(
                      consumer.metrics_port, api_url, drift.metrics_port)  # fmt: skip
             log.info("demo: a drift pass every %d s; the report at %s/drift/report",
                      DEMO_DRIFT_SECONDS, api_url)  # fmt: skip
+            if isinstance(prometheus, Child):
+                log.info("demo: Prometheus at http://127.0.0.1:%d (targets: /targets, "
+                         "alerts: /alerts)", prometheus_port)  # fmt: skip
+            else:
+                log.info("demo: no Prometheus: %s", prometheus)
             exited = supervisor.wait(stop)
             if exited and exited.process:
                 log.error("demo: %s exited with code %s; stopping the rest",

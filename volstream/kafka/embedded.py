@@ -48,7 +48,8 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def _port_in_use(host: str, port: int) -> bool:
+def port_in_use(host: str, port: int) -> bool:
+    """True when something accepts connections on ``host:port``."""
     with socket.socket() as s:
         s.settimeout(0.2)
         return s.connect_ex((host, port)) == 0
@@ -74,7 +75,7 @@ class EmbeddedBroker:
     def start(self) -> None:
         """Start the broker and wait until it answers a metadata request."""
         host, port = self.settings.host, self.settings.port
-        if _port_in_use(host, port):
+        if port_in_use(host, port):
             raise BrokerError(
                 f"{host}:{port} is already in use: is a broker running? "
                 "Use it with VOLSTREAM_KAFKA_BOOTSTRAP or pick another --port"

@@ -1,0 +1,105 @@
+"""`volstream demo` with a real Prometheus (Debian's) scraping it: every target up, every
+recording rule of docker/prometheus/rules returns data, and Ctrl-C stops Prometheus too."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from volstream.kafka.embedded import free_port
+from volstream.local_prometheus import RULES
+
+from ..process_helpers import wait_for
+from ..tools import tool
+
+pytestmark = pytest.mark.kafka
+ROW = {"log_return": 0.0004, "rv_10s": 0.0011, "rv_30s": 0.0019, "rv_60s": 0.0031,
+       "mean_return_60s": 0.00001, "tick_count_10s": 24, "tick_count_60s": 141,
+       "volume_60s": 7.5, "spread_bps": 2.1, "imbalance": 0.12, "vwap_dev_bps_60s": 0.8,
+       "range_bps_60s": 14.0, "seconds_since_prev": 0.07}  # fmt: skip
+
+
+def query(port: int, expression: str) -> list[Any]:
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expression})
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
+            return json.loads(response.read())["data"]["result"]  # type: ignore[no-any-return]
+    except OSError:
+        return []
+
+
+def recording_rules() -> list[str]:
+    names = []
+    for path in sorted(RULES.glob("*.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            names += [rule["record"] for rule in group["rules"] if "record" in rule]
+    return names
+
+
+def targets_up(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/targets", timeout=5) as r:  # noqa: S310
+            active = json.loads(r.read())["data"]["activeTargets"]
+    except OSError:
+        return False
+    return len(active) == 4 and all(t["health"] == "up" for t in active)
+
+
+def test_demo_prometheus_scrapes_every_service_and_every_rule_has_data(tmp_path: Path) -> None:
+    tool("prometheus")
+    ports = {name: free_port() for name in ("producer", "consumer", "api", "drift", "prometheus")}
+    env = {**os.environ, "VOLSTREAM_PRODUCER_METRICS_PORT": str(ports["producer"]),
+           "VOLSTREAM_CONSUMER_METRICS_PORT": str(ports["consumer"]),
+           "VOLSTREAM_API_PORT": str(ports["api"]),
+           "VOLSTREAM_DRIFT_METRICS_PORT": str(ports["drift"]),
+           "VOLSTREAM_DEMO_PROMETHEUS_PORT": str(ports["prometheus"]),
+           "VOLSTREAM_TRAIN_DURATION_SECONDS": "1800"}  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "volstream", "demo", "--port", str(free_port())],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout or []), daemon=True)
+    reader.start()
+    prometheus = ports["prometheus"]
+    try:
+        wait_for(lambda: targets_up(prometheus), 120, "every target up in Prometheus")
+        body = json.dumps({"rows": [ROW]}).encode()
+        for _ in range(20):
+            request = urllib.request.Request(f"http://127.0.0.1:{ports['api']}/predict", body,
+                                             {"content-type": "application/json"})  # fmt: skip
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+                assert response.status == 200
+            time.sleep(0.5)
+        missing = recording_rules()
+        deadline = time.monotonic() + 120
+        while missing and time.monotonic() < deadline:
+            missing = [name for name in missing if not query(prometheus, name)]
+            time.sleep(3)
+        assert not missing, f"no data for {missing}"
+        assert query(prometheus, "slo:api_latency_error_ratio:rate5m")[0]["value"][1] == "0"
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        finally:
+            process.kill()
+        reader.join(5)
+        if process.stdout:
+            process.stdout.close()
+    output = "".join(lines)
+    assert process.returncode == 0, output
+    assert f"demo: Prometheus at http://127.0.0.1:{prometheus}" in output
+    assert "prometheus exit 0" in lines[-1], output[-2000:]
