@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -57,6 +58,25 @@ def targets_up(port: int) -> bool:
     return len(active) == 4 and all(t["health"] == "up" for t in active)
 
 
+def check_status(ports: dict[str, int]) -> None:
+    """`volstream status --once` shows every service up, the SLOs, and lag per partition."""
+    urls = {name: f"http://127.0.0.1:{ports[name]}/metrics"
+            for name in ("producer", "consumer", "api", "drift")}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "volstream", "status", "--once", "--interval", "2",
+         *(f"--{name}={url}" for name, url in urls.items())],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "160"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    table = result.stdout
+    for service in ("producer", "consumer", "api", "drift"):
+        assert re.search(rf"│ {service} +│ up +│", table), table
+    assert re.search(r"│ producer +│ up +│ \d+ ticks/s", table), table
+    assert "API availability" in table and "pipeline freshness" in table
+    lag_rows = re.findall(r"│ ticks +│ (\d) +│", table)
+    assert sorted(lag_rows) == ["0", "1", "2", "3", "4", "5"], table
+
+
 def test_demo_prometheus_scrapes_every_service_and_every_rule_has_data(tmp_path: Path) -> None:
     tool("prometheus")
     ports = {name: free_port() for name in ("producer", "consumer", "api", "drift", "prometheus")}
@@ -90,6 +110,7 @@ def test_demo_prometheus_scrapes_every_service_and_every_rule_has_data(tmp_path:
             time.sleep(3)
         assert not missing, f"no data for {missing}"
         assert query(prometheus, "slo:api_latency_error_ratio:rate5m")[0]["value"][1] == "0"
+        check_status(ports)
     finally:
         process.send_signal(signal.SIGINT)
         try:

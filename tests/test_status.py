@@ -1,0 +1,28 @@
+"""`volstream status`'s arithmetic: rates and percentiles from two scrapes."""
+
+from __future__ import annotations
+
+import pytest
+
+from volstream.status import Snapshot, quantile, rate
+
+
+def histogram(counts: dict[str, float]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {("h_bucket", (("le", le), ("route", "/predict"))): c for le, c in counts.items()}
+
+
+def test_quantiles_come_from_the_interval_between_scrapes() -> None:
+    before = histogram({"0.01": 100, "0.1": 100, "+Inf": 100})  # 100 fast requests earlier
+    now = histogram({"0.01": 100, "0.1": 150, "+Inf": 200})  # then 50 in (0.01, 0.1], 50 over
+    assert quantile(before, now, "h", 0.25, route="/predict") == pytest.approx(0.055)
+    assert quantile(before, now, "h", 0.99, route="/predict") == 0.1  # beyond the last edge
+    assert quantile(now, now, "h", 0.5) is None  # nothing happened in between
+
+
+def test_rates_are_per_second_and_never_negative() -> None:
+    def snap(at: float, value: float) -> Snapshot:
+        return Snapshot(at, {"api": {("c_total", (("status", "200"),)): value}})
+
+    assert rate(snap(0, 100), snap(2, 300), "api", "c_total") == 100
+    assert rate(snap(0, 300), snap(2, 10), "api", "c_total") == 0  # a restart resets counters
+    assert rate(snap(0, 100), Snapshot(2, {"api": None}), "api", "c_total") == 0

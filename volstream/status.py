@@ -1,0 +1,175 @@
+"""``volstream status``: the running pipeline at a glance, read from each service's /metrics.
+
+Rates and latency percentiles come from the difference between two scrapes
+(counters and histogram buckets), so they describe the last interval, not the
+whole run. The SLO lines judge that interval by the SLOs of docs/slo.md.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import urllib.request
+from dataclasses import dataclass
+from typing import Final
+
+from prometheus_client.parser import text_string_to_metric_families
+from rich.console import Group
+from rich.table import Table
+
+__all__ = ["Snapshot", "render", "scrape_all"]
+
+HEALTH: Final = {0: "ok", 1: "warning", 2: "stalled", 3: "stopped"}
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every service's samples (None: the service did not answer) at one time."""
+
+    time: float
+    services: dict[str, Samples | None]
+
+
+def scrape(url: str) -> Samples | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - a URL we were given
+            text = response.read().decode()
+    except OSError:
+        return None
+    return {(s.name, tuple(sorted(s.labels.items()))): float(s.value)
+            for family in text_string_to_metric_families(text) for s in family.samples}  # fmt: skip
+
+
+def scrape_all(endpoints: dict[str, str]) -> Snapshot:
+    """One snapshot of every endpoint (service name -> /metrics URL)."""
+    return Snapshot(time.time(), {name: scrape(url) for name, url in endpoints.items()})
+
+
+def total(samples: Samples | None, name: str, **labels: str) -> float:
+    """Sum of the samples named ``name`` whose labels include ``labels``."""
+    if not samples:
+        return 0.0
+    return sum(v for (n, ls), v in samples.items()
+               if n == name and labels.items() <= dict(ls).items())  # fmt: skip
+
+
+def rate(before: Snapshot, now: Snapshot, service: str, name: str, **labels: str) -> float:
+    seconds = max(now.time - before.time, 1e-9)
+    change = total(now.services[service], name, **labels) - total(
+        before.services[service], name, **labels
+    )
+    return max(change, 0.0) / seconds
+
+
+def quantile(before: Samples | None, now: Samples | None, name: str, q: float,
+             **labels: str) -> float | None:  # fmt: skip
+    """The ``q`` quantile of histogram ``name`` over the interval, interpolated in its bucket."""
+    buckets: dict[float, float] = {}
+    for samples, sign in ((now, 1.0), (before, -1.0)):
+        for (n, ls), value in (samples or {}).items():
+            label = dict(ls)
+            if n == f"{name}_bucket" and labels.items() <= label.items():
+                edge = float(label["le"])
+                buckets[edge] = buckets.get(edge, 0.0) + sign * value
+    ordered = sorted(buckets.items())
+    count = ordered[-1][1] if ordered else 0.0
+    if count <= 0:
+        return None
+    lower, below = 0.0, 0.0
+    for edge, cumulative in ordered:
+        if cumulative >= q * count:
+            if math.isinf(edge):
+                return lower
+            inside = cumulative - below
+            return lower + (edge - lower) * ((q * count - below) / inside if inside else 1.0)
+        lower, below = edge, cumulative
+    return lower
+
+
+def render(before: Snapshot, now: Snapshot) -> Group:
+    """Tables of services, SLOs and lag for the interval between two snapshots."""
+    return Group(_services(before, now), _slos(before, now), _lag(now))
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:,.1f} ms"
+
+
+def _services(before: Snapshot, now: Snapshot) -> Table:
+    table = Table("service", "state", "rate", "latency p50", "latency p99", title="services")
+    s = now.services
+    e2e = "volstream_consumer_end_to_end_latency_seconds"
+    request = "volstream_api_request_duration_seconds"
+
+    def per_second(service: str, name: str, unit: str) -> str:
+        return f"{rate(before, now, service, name):,.0f} {unit}/s"
+
+    def latency(service: str, name: str, q: float, **labels: str) -> float | None:
+        return quantile(before.services[service], s[service], name, q, **labels)
+
+    rows = {
+        "producer": (per_second("producer", "volstream_producer_ticks_total", "ticks"), None, None),
+        "consumer": (per_second("consumer", "volstream_consumer_predictions_total", "predictions"),
+                     latency("consumer", e2e, 0.5), latency("consumer", e2e, 0.99)),
+        "api": (per_second("api", "volstream_api_requests_total", "requests"),
+                latency("api", request, 0.5, route="/predict"),
+                latency("api", request, 0.99, route="/predict")),
+    }  # fmt: skip
+    for name, (throughput, p50, p99) in rows.items():
+        up = s.get(name) is not None
+        table.add_row(name, "up" if up else "[red]down[/red]", throughput if up else "-",
+                      _ms(p50), _ms(p99))  # fmt: skip
+    drift = s.get("drift")
+    if drift is None:
+        table.add_row("drift", "[red]down[/red]", "-", "-", "-")
+    else:
+        last = total(drift, "volstream_drift_last_success_timestamp_seconds")
+        verdict = "dataset drift" if total(drift, "volstream_drift_dataset_drift") else "no drift"
+        age = f"last pass {now.time - last:,.0f} s ago: {verdict}" if last else "no pass yet"
+        table.add_row("drift", "up", age, "-", "-")
+    return table
+
+
+def _slos(before: Snapshot, now: Snapshot) -> Table:
+    table = Table("SLO", "objective", "this interval", "state", title="SLOs (docs/slo.md)")
+    requests = rate(before, now, "api", "volstream_api_requests_total")
+    if requests:
+        errors = sum(rate(before, now, "api", "volstream_api_requests_total", status=str(code))
+                     for code in range(500, 600))  # fmt: skip
+        good = 1 - errors / requests
+        table.add_row("API availability", "99.9 %", f"{good:.3%}", _state(good >= 0.999))
+    predicts = rate(before, now, "api", "volstream_api_request_duration_seconds_count",
+                    route="/predict")  # fmt: skip
+    if predicts:
+        fast = rate(before, now, "api", "volstream_api_request_duration_seconds_bucket",
+                    route="/predict", le="0.1") / predicts  # fmt: skip
+        table.add_row("API latency (POST /predict < 100 ms)", "99 %", f"{fast:.2%}",
+                      _state(fast >= 0.99))  # fmt: skip
+    lags = [v for (n, _), v in (now.services.get("consumer") or {}).items()
+            if n == "volstream_consumer_lag_seconds"]  # fmt: skip
+    if lags:
+        worst = max(lags)
+        table.add_row("pipeline freshness (lag < 5 s)", "99 % of the time",
+                      f"max lag {worst:.1f} s", _state(worst <= 5))  # fmt: skip
+    return table
+
+
+def _state(ok: bool) -> str:
+    return "[green]ok[/green]" if ok else "[red]burning[/red]"
+
+
+def _lag(now: Snapshot) -> Table:
+    table = Table("topic", "partition", "lag (records)", "lag (s)", "health", title="consumer lag")
+    samples = now.services.get("consumer") or {}
+    found = {dict(ls)["partition"]: dict(ls) for (n, ls), _ in samples.items()
+             if n == "volstream_consumer_lag_records"}  # fmt: skip
+    partitions = sorted(found.items(), key=lambda item: int(item[0]))
+    for partition, labels in partitions:
+        key = {k: labels[k] for k in ("group", "topic", "partition")}
+        health = int(total(samples, "volstream_consumer_lag_health", **key))
+        table.add_row(labels["topic"], partition,
+                      f"{total(samples, 'volstream_consumer_lag_records', **key):,.0f}",
+                      f"{total(samples, 'volstream_consumer_lag_seconds', **key):.1f}",
+                      HEALTH.get(health, str(health)))  # fmt: skip
+    return table
