@@ -33,7 +33,6 @@ class LatestPredictions:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="predictions-tail", daemon=True)
         self.broker_problem: str | None = "the broker has not been asked yet"
-        self.records = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -45,9 +44,6 @@ class LatestPredictions:
     def get(self, symbol: str) -> bytes | None:
         """The newest prediction document for ``symbol``, or None."""
         return self._latest.get(symbol.encode())
-
-    def symbols(self) -> int:
-        return len(self._latest)
 
     def _run(self) -> None:
         consumer = make_consumer(self._kafka, "volstream-api-tail")  # assigns; never joins
@@ -65,7 +61,6 @@ class LatestPredictions:
                     key, value = message.key(), message.value()
                     if message.error() is None and key is not None and value is not None:
                         self._latest[key] = value
-                        self.records += 1
         finally:
             consumer.close()
 

@@ -18,7 +18,7 @@ from volstream.gpu_metrics import register_gpu_metrics
 from volstream.metrics import BatchHistogram, inference_histogram
 from volstream.model.inference import ModelInfo
 
-__all__ = ["ApiMetrics", "RequestMetrics", "build_api_metrics", "ROUTE_KEY", "ERROR_KEY"]
+__all__ = ["ApiMetrics", "RequestMetrics", "build_api_metrics", "ERROR_KEY"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -26,8 +26,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-#: Scope keys a handler sets: the route template it served, the kind of error it answered.
-ROUTE_KEY: Final = "volstream.route"
+#: Scope key a handler sets to the kind of error it answered.
 ERROR_KEY: Final = "volstream.error"
 UNMATCHED: Final = "unmatched"  # one label for every path no route matched
 REQUEST_BUCKETS: Final = (
@@ -130,7 +129,7 @@ class RequestMetrics:
             raise
         finally:
             self.in_flight(-1)
-            route = scope.get(ROUTE_KEY) or _template(scope)
+            route = _template(scope)
             error = error or scope.get(ERROR_KEY)
             self.record(scope["method"], route, status, error, time.perf_counter() - started)
 

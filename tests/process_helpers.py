@@ -5,6 +5,8 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 
 
@@ -26,3 +28,14 @@ def stop(process: subprocess.Popen[str]) -> str:
     assert process.returncode == 0, output
     assert "Traceback" not in output
     return output
+
+
+def http_status(url: str) -> int:
+    """The status of a GET of ``url``; 0 when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - local services
+            return int(response.status)
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return 0

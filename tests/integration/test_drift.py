@@ -29,7 +29,7 @@ from volstream.kafka.embedded import free_port
 from volstream.model.registry import ModelRegistry
 from volstream.settings import DriftSettings, KafkaSettings, ModelSettings, TrainSettings
 
-from ..process_helpers import stop, wait_for
+from ..process_helpers import http_status, stop, wait_for
 from ..test_api import sample
 from ..tools import tool
 from .test_consumer import consume, produce_synthetic
@@ -193,7 +193,7 @@ def test_once_pushes_the_gauges_to_a_pushgateway(
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _answers(f"{url}/-/ready"), 30, "the pushgateway")
+        wait_for(lambda: http_status(f"{url}/-/ready") == 200, 30, "the pushgateway")
         topic = {"VOLSTREAM_KAFKA_PREDICTIONS_TOPIC": kafka.predictions_topic}
         result = run_once(small_registry, "--pushgateway", url, "--bootstrap", kafka.bootstrap,
                           "--reports-dir", str(tmp_path), env=topic)  # fmt: skip
@@ -204,13 +204,6 @@ def test_once_pushes_the_gauges_to_a_pushgateway(
         server.wait(10)
     assert sample(page, "volstream_drift_current_rows", job="volstream_drift") == 3000
     assert sample(page, "volstream_drift_last_success_timestamp_seconds", job="volstream_drift") > 0
-
-
-def _answers(url: str) -> bool:
-    try:
-        return urllib.request.urlopen(url, timeout=2).status == 200  # noqa: S310
-    except OSError:
-        return False
 
 
 def test_a_window_of_a_live_topic_is_read_in_bounded_time(

@@ -23,6 +23,7 @@ from volstream.ticks import decode_batch
 
 from ..coinbase_server import CAPTURE, capture_messages, feed
 from ..kafka_helpers import read_all
+from ..process_helpers import http_status
 
 pytestmark = pytest.mark.kafka
 
@@ -138,7 +139,10 @@ def test_demo_trains_a_model_streams_until_ctrl_c_and_stops_cleanly(tmp_path: Pa
             assert time.monotonic() < deadline and process.poll() is None, "".join(lines)
             time.sleep(0.2)
         deadline = time.monotonic() + 60
-        while _predictions(consumer_port) < 500 or _status(api_port, "/predict/SYN-000") != 200:
+        while (
+            _predictions(consumer_port) < 500
+            or http_status(f"http://127.0.0.1:{api_port}/predict/SYN-000") != 200
+        ):
             assert time.monotonic() < deadline and process.poll() is None, "".join(lines)
             time.sleep(0.5)
         stopped_at = time.monotonic()
@@ -165,15 +169,6 @@ def test_demo_trains_a_model_streams_until_ctrl_c_and_stops_cleanly(tmp_path: Pa
     assert lines[-1].startswith("demo stopped: producer exit 0, ")
     codes = lines[-1].removeprefix("demo stopped: ").strip().split(", ")
     assert {"drift exit 0", "api exit 0", "consumer exit 0"} <= set(codes)  # and prometheus, if any
-
-
-def _status(port: int, path: str) -> int:
-    try:
-        return urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2).status  # noqa: S310
-    except urllib.error.HTTPError as e:
-        return e.code
-    except OSError:
-        return 0
 
 
 def _predictions(port: int) -> float:
