@@ -15,7 +15,7 @@ from typing import Any, Final
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from volstream.gpu_metrics import register_gpu_metrics
-from volstream.metrics import BatchHistogram, inference_histogram
+from volstream.metrics import PROBABILITY_BUCKETS, BatchHistogram, inference_histogram
 from volstream.model.inference import ModelInfo
 
 __all__ = ["ApiMetrics", "RequestMetrics", "build_api_metrics", "ERROR_KEY"]
@@ -32,7 +32,6 @@ UNMATCHED: Final = "unmatched"  # one label for every path no route matched
 REQUEST_BUCKETS: Final = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 )  # fmt: skip
-PROBABILITY_BUCKETS: Final = tuple(round(0.05 * i, 2) for i in range(1, 21))
 
 
 @dataclass

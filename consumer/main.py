@@ -85,5 +85,6 @@ def build(
     info = predictor.info
     metrics.model_info.labels(info.version, info.variant, info.backend).set(1)
     metrics.model_load_seconds.set(info.load_seconds)
+    metrics.probability.labels(info.version)
     wait_for_broker(kafka)
     return StreamConsumer(kafka, settings, predictor, metrics, tracker)

@@ -7,7 +7,7 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from volstream.metrics import LATENCY_BUCKETS, BatchHistogram
+from volstream.metrics import LATENCY_BUCKETS, PROBABILITY_BUCKETS, BatchHistogram
 from volstream.ticks import REJECT_REASONS
 
 __all__ = ["STAGES", "ConsumerMetrics", "build_metrics"]
@@ -37,6 +37,7 @@ class ConsumerMetrics:
     stage_seconds: BatchHistogram
     batch_ticks: BatchHistogram
     end_to_end: BatchHistogram
+    probability: BatchHistogram
     assigned: Gauge
     model_info: Gauge
     model_load_seconds: Gauge
@@ -70,6 +71,9 @@ def build_metrics(registry: CollectorRegistry, topic: str, group: str) -> Consum
         end_to_end=BatchHistogram("volstream_consumer_end_to_end_latency_seconds",
                                   "Event time of a tick to the ack of its prediction.",
                                   LATENCY_BUCKETS, registry),
+        probability=BatchHistogram("volstream_consumer_prediction_probability",
+                                   "Predicted spike probabilities published, by model version.",
+                                   PROBABILITY_BUCKETS, registry, ["model_version"]),
         assigned=Gauge("volstream_consumer_assigned_partitions", "Partitions this process owns.",
                        ["group"], registry=registry),
         model_info=Gauge("volstream_model_info", "The model that serves (always 1).",

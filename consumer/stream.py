@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 from confluent_kafka import (
     OFFSET_INVALID,
     Consumer,
@@ -68,6 +69,7 @@ class _InFlight:
 
     messages: list[Message]
     decoded: Decoded
+    probabilities: npt.NDArray[np.float64]
     seconds: dict[str, float]
 
 
@@ -222,7 +224,7 @@ class StreamConsumer:
         t = clock()
         self._send(messages, decoded, values)
         seconds["publish"] = clock() - t
-        self._in_flight = _InFlight(messages, decoded, seconds)
+        self._in_flight = _InFlight(messages, decoded, probabilities, seconds)
         if len(messages) < self._batch_limit():  # not under load: latency first, settle now
             self.settle()
 
@@ -257,7 +259,7 @@ class StreamConsumer:
         last = last_of_each_partition(batch.decoded.all_partitions)
         self._commit({p: int(batch.decoded.all_offsets[i]) for p, i in last.items()})
         batch.seconds["commit"], t = clock() - t, clock()
-        self._record(batch.messages, batch.decoded, last, acked_at)
+        self._record(batch, last, acked_at)
         batch.seconds["metrics"] = clock() - t
         for stage, value in batch.seconds.items():
             self.metrics.stage_seconds.observe_repeated(value, 1, stage)
@@ -270,10 +272,9 @@ class StreamConsumer:
             asynchronous=True,
         )
 
-    def _record(
-        self, messages: list[Message], decoded: Decoded, last: dict[int, int], acked_at: float
-    ) -> None:
-        ticks, metrics = decoded.ticks, self.metrics
+    def _record(self, batch: _InFlight, last: dict[int, int], acked_at: float) -> None:
+        messages, decoded, metrics = batch.messages, batch.decoded, self.metrics
+        ticks = decoded.ticks
         self.consumed += len(messages)
         self.predicted += len(ticks)
         self.rejected += len(ticks.rejects)
@@ -284,6 +285,7 @@ class StreamConsumer:
         metrics.batches.inc()
         metrics.batch_ticks.observe_repeated(len(messages), 1)
         metrics.end_to_end.observe_many(acked_at - ticks.event_time_ms / 1000)
+        metrics.probability.observe_many(batch.probabilities, self.predictor.info.version)
         self.tracker.processed(
             {p: int(decoded.all_offsets[i]) for p, i in last.items()},
             {p: messages[i].timestamp()[1] for p, i in last.items()},

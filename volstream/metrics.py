@@ -25,6 +25,7 @@ from volstream.errors import ConfigError
 
 __all__ = [
     "LATENCY_BUCKETS",
+    "PROBABILITY_BUCKETS",
     "BatchHistogram",
     "MetricsServer",
     "batch_class",
@@ -36,6 +37,8 @@ __all__ = [
 LATENCY_BUCKETS: Final = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 )  # fmt: skip
+#: Predicted probabilities, every 0.05.
+PROBABILITY_BUCKETS: Final = tuple(round(0.05 * i, 2) for i in range(1, 21))
 
 
 class BatchHistogram(Collector):

@@ -89,6 +89,13 @@ def test_one_prediction_per_valid_tick_and_rejects_in_the_dlq(
             registry.get_sample_value("volstream_consumer_rejected_total", {"reason": reason}) == 1
         )
     assert registry.get_sample_value("volstream_consumer_end_to_end_latency_seconds_count") == 3000
+    version = {documents[0].model_version}
+    assert {d.model_version for d in documents} == version
+    probability = "volstream_consumer_prediction_probability"
+    labels = {"model_version": version.pop()}
+    assert registry.get_sample_value(f"{probability}_count", labels) == 3000
+    total = registry.get_sample_value(f"{probability}_sum", labels)
+    assert total == pytest.approx(sum(d.probability for d in documents), rel=1e-4)
 
 
 def test_state_is_rebuilt_after_a_restart(kafka: KafkaSettings, small_registry: Path) -> None:
