@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint format schemas bench clean
+.PHONY: demo test lint format schemas dashboards bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ format: $(DEV_STAMP)
 
 schemas: $(STAMP)  ## regenerate the JSON Schema files from the contract structs
 	$(BIN)/python -m volstream.schemas
+
+dashboards: $(STAMP)  ## regenerate docker/grafana/dashboards from volstream/dashboards.py
+	$(BIN)/python -m volstream.dashboards
 
 bench: $(DEV_STAMP)  ## run every benchmark (see docs/benchmarks.md)
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done

@@ -65,6 +65,11 @@ def test_prometheus_scrapes_every_volstream_service_on_its_metrics_port() -> Non
     assert targets["drift"] == "drift:9103"
 
 
+def test_prometheus_keeps_the_30_days_the_error_budget_needs() -> None:
+    command = compose_config()["services"]["prometheus"]["command"]
+    assert "--storage.tsdb.retention.time=35d" in command
+
+
 def test_alertmanager_config_passes_amtool() -> None:
     result = subprocess.run(
         [tool("amtool", "prometheus-alertmanager"), "check-config",
@@ -72,3 +77,19 @@ def test_alertmanager_config_passes_amtool() -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_grafana_provisions_the_datasource_and_the_dashboards_it_mounts() -> None:
+    grafana = compose_config()["services"]["grafana"]
+    mounts = dict(volume.split(":")[:2] for volume in grafana["volumes"])  # source:target:mode
+    provisioning = DOCKER / "grafana" / "provisioning"
+    assert mounts[str(provisioning)] == "/etc/grafana/provisioning"
+    provider = yaml.safe_load((provisioning / "dashboards" / "volstream.yml").read_text())
+    dashboards_path = provider["providers"][0]["options"]["path"]
+    assert mounts[str(DOCKER / "grafana" / "dashboards")] == dashboards_path
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home == f"{dashboards_path}/pipeline.json"
+    assert (DOCKER / "grafana" / "dashboards" / "pipeline.json").is_file()
+    datasource = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())
+    assert datasource["datasources"][0]["uid"] == "prometheus"
+    assert datasource["datasources"][0]["url"] == "http://prometheus:9090"

@@ -1,5 +1,6 @@
 """`volstream demo` with a real Prometheus (Debian's) scraping it: every target up, every
-recording rule of docker/prometheus/rules returns data, and Ctrl-C stops Prometheus too."""
+recording rule of docker/prometheus/rules and every Grafana panel query returns data, and
+Ctrl-C stops Prometheus too."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -19,9 +21,11 @@ from typing import Any
 import pytest
 import yaml
 
+from volstream.gpu_metrics import GpuCollector
 from volstream.kafka.embedded import free_port
 from volstream.local_prometheus import RULES
 
+from ..grafana import panel_queries
 from ..process_helpers import wait_for
 from ..tools import tool
 
@@ -47,6 +51,27 @@ def recording_rules() -> list[str]:
         for group in yaml.safe_load(path.read_text())["groups"]:
             names += [rule["record"] for rule in group["rules"] if "record" in rule]
     return names
+
+
+def expected_with_data() -> dict[str, str]:
+    """Description -> expression: every recording rule and every panel query (the GPU panels
+    only on a machine with a GPU: without one, NVML exports nothing)."""
+    expected = {f"rule {name}": name for name in recording_rules()}
+    has_gpu = GpuCollector().gpus > 0
+    for dashboard, title, expr in panel_queries():
+        if has_gpu or "volstream_gpu_" not in expr:
+            expected[f"{dashboard}: {title}: {expr}"] = expr
+    return expected
+
+
+def predict(port: int, body: bytes) -> int:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/predict", body,
+                                     {"content-type": "application/json"})  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
 def targets_up(port: int) -> bool:
@@ -98,17 +123,15 @@ def test_demo_prometheus_scrapes_every_service_and_every_rule_has_data(tmp_path:
         wait_for(lambda: targets_up(prometheus), 120, "every target up in Prometheus")
         body = json.dumps({"rows": [ROW]}).encode()
         for _ in range(20):
-            request = urllib.request.Request(f"http://127.0.0.1:{ports['api']}/predict", body,
-                                             {"content-type": "application/json"})  # fmt: skip
-            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
-                assert response.status == 200
+            assert predict(ports["api"], body) == 200
             time.sleep(0.5)
-        missing = recording_rules()
-        deadline = time.monotonic() + 120
+        assert predict(ports["api"], b'{"rows": [{"log_return": "x"}]}') == 422  # an error kind
+        missing = expected_with_data()
+        deadline = time.monotonic() + 180
         while missing and time.monotonic() < deadline:
-            missing = [name for name in missing if not query(prometheus, name)]
+            missing = {name: e for name, e in missing.items() if not query(prometheus, e)}
             time.sleep(3)
-        assert not missing, f"no data for {missing}"
+        assert not missing, "no data for:\n" + "\n".join(missing)
         assert query(prometheus, "slo:api_latency_error_ratio:rate5m")[0]["value"][1] == "0"
         check_status(ports)
     finally:
