@@ -26,7 +26,10 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable, Mapping
+from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -38,8 +41,14 @@ from consumer.main import build
 from consumer.metrics import STAGES
 from producer.main import run as produce
 from volstream.features import FeatureEngine
-from volstream.kafka.clients import CONSUMER_REQUIRED, PRODUCER_DEFAULTS, PRODUCER_REQUIRED
+from volstream.kafka.clients import (
+    CONSUMER_DEFAULTS,
+    CONSUMER_REQUIRED,
+    PRODUCER_DEFAULTS,
+    PRODUCER_REQUIRED,
+)
 from volstream.kafka.embedded import EmbeddedBroker, free_port
+from volstream.metrics import LATENCY_BUCKETS, BatchHistogram
 from volstream.model.registry import ModelRegistry
 from volstream.model.training import train
 from volstream.settings import (
@@ -127,11 +136,10 @@ def naive_run(kafka: KafkaSettings, model_file: Path, total: int) -> float:
     return done / seconds
 
 
-def _consumer(kafka: KafkaSettings) -> Consumer:
+def _consumer(kafka: KafkaSettings, defaults: Mapping[str, Any] | None = None) -> Consumer:
     group = {"group.id": f"bench-{uuid.uuid4().hex[:6]}"}
-    consumer = Consumer(
-        kafka.client_config({"auto.offset.reset": "earliest"}, **CONSUMER_REQUIRED, **group)
-    )
+    defaults = defaults or {"auto.offset.reset": "earliest"}
+    consumer = Consumer(kafka.client_config(defaults, **CONSUMER_REQUIRED, **group))
     consumer.subscribe([kafka.ticks_topic])
     return consumer
 
@@ -143,11 +151,12 @@ def _next_offsets(messages: list) -> list[TopicPartition]:  # type: ignore[type-
     return [TopicPartition(messages[0].topic(), p, o + 1) for p, o in last.items()]
 
 
-def latency_run(
-    bootstrap: str, model: ModelSettings, rate: float, seconds: float
-) -> dict[str, float]:
-    """Steady state: the first 5 s after the consumer owns its partitions are not counted."""
-    kafka = fresh_topics(bootstrap)
+#: What a latency run measures: its registry, the histogram's name, and how to stop it.
+Started = tuple[CollectorRegistry, str, Callable[[], None]]
+
+
+def start_pipeline(kafka: KafkaSettings, model: ModelSettings) -> Started:
+    """The consumer; its end-to-end histogram (event time to prediction acknowledged)."""
     registry = CollectorRegistry()
     settings = ConsumerSettings(group=f"latency-{uuid.uuid4().hex[:6]}", metrics_port=0)
     worker = build(kafka, settings, model, registry)
@@ -156,6 +165,48 @@ def latency_run(
     thread.start()
     while len(worker.engines) < kafka.ticks_partitions:  # the group join takes ~5 s on Tansu
         time.sleep(0.2)
+
+    def finish() -> None:
+        stop.set()
+        thread.join(20)
+        worker.close()
+
+    return registry, LATENCY, finish
+
+
+def start_arrivals(kafka: KafkaSettings) -> Started:
+    """A consumer doing no work: event time to the tick's arrival, the broker's share."""
+    registry = CollectorRegistry()
+    histogram = BatchHistogram(ARRIVAL, "arrival", LATENCY_BUCKETS, registry)
+    consumer = _consumer(kafka, CONSUMER_DEFAULTS)
+    while not consumer.assignment():
+        consumer.poll(0.2)
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            messages = consumer.consume(10_000, timeout=0.005)
+            now = time.time()
+            histogram.observe_many([now - m.timestamp()[1] / 1000 for m in messages])
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+
+    def finish() -> None:
+        stop.set()
+        thread.join(20)
+        consumer.close()
+
+    return registry, ARRIVAL, finish
+
+
+def latency_run(
+    bootstrap: str, rate: float, seconds: float, start: Callable[[KafkaSettings], Started]
+) -> list[dict[str, float]]:
+    """Quantiles over the whole run, then over each 10 s window of it; the first 5 s after
+    the reader owns its partitions are not counted."""
+    kafka = fresh_topics(bootstrap)
+    registry, name, finish = start(kafka)
     env = {**os.environ, "VOLSTREAM_KAFKA_TICKS_TOPIC": kafka.ticks_topic}
     producer = subprocess.Popen(
         [sys.executable, "-m", "volstream", "--log-level", "WARNING", "produce",
@@ -164,17 +215,21 @@ def latency_run(
         env=env, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     time.sleep(5)
-    before = _buckets(registry, LATENCY)
+    snapshots = [_buckets(registry, name)]
+    for _ in range(int(seconds // WINDOW_SECONDS)):
+        time.sleep(WINDOW_SECONDS)
+        snapshots.append(_buckets(registry, name))
     producer.wait()
-    time.sleep(1)
-    after = _buckets(registry, LATENCY)
-    stop.set()
-    thread.join(20)
-    worker.close()
-    return _quantiles([(le, after[le] - before.get(le, 0.0)) for le in after])
+    finish()
+    return [_quantiles([(le, after[le] - before.get(le, 0.0)) for le in after])
+            for before, after in [(snapshots[0], snapshots[-1]), *pairwise(snapshots)]]  # fmt: skip
+
+
+WINDOW_SECONDS = 10
 
 
 LATENCY = "volstream_consumer_end_to_end_latency_seconds"
+ARRIVAL = "bench_arrival_seconds"
 
 
 def _buckets(registry: CollectorRegistry, name: str) -> dict[float, float]:
@@ -190,7 +245,7 @@ def _quantiles(buckets: list[tuple[float, float]]) -> dict[str, float]:
     bounds = np.array([b for b, _ in buckets])
     counts = np.array([c for _, c in buckets])
     total = counts[-1]
-    result = {"count": float(total)}
+    result = {"count": float(total), "over_100ms": float(1 - counts[bounds == 0.1][0] / total)}
     for q in (0.5, 0.9, 0.99):
         rank = q * total
         i = int(np.searchsorted(counts, rank))
@@ -207,12 +262,19 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--naive-ticks", type=int, default=20_000)
+    parser.add_argument("--part", choices=["all", "throughput", "latency"], default="all")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     registry_dir = Path(tempfile.mkdtemp(prefix="bench-models-"))
     train(TrainSettings(), ModelSettings(registry=registry_dir))
     model = ModelSettings(registry=registry_dir)
-    model_file = ModelRegistry(registry_dir).current().model_file
+    if args.part != "latency":
+        throughput(args, model, ModelRegistry(registry_dir).current().model_file)
+    if args.part != "throughput":
+        latency(args.runs, model)
+
+
+def throughput(args: argparse.Namespace, model: ModelSettings, model_file: Path) -> None:
     with EmbeddedBroker(BrokerSettings(port=free_port())) as broker:
         kafka = fresh_topics(broker.bootstrap)
         settings = ProducerSettings(
@@ -229,7 +291,6 @@ def main() -> None:
         ours, ours_all = median_of(args.runs, measured)
         ceiling, ceiling_all = median_of(args.runs, lambda: ceiling_run(kafka, args.ticks))
         naive, naive_all = median_of(2, lambda: naive_run(kafka, model_file, args.naive_ticks))
-        latency = latency_run(broker.bootstrap, model, 10_000, 30)
     print(f"{args.ticks:,} ticks, 100 symbols, 6 partitions, embedded Tansu on this machine\n")
     rows = [
         ("`volstream consume --stop-at-end` (decode, features, LightGBM, publish, commit)",
@@ -245,9 +306,36 @@ def main() -> None:
     print("--- | ---: | ---:")
     for stage, seconds in busy.items():
         print(f"{stage} | {seconds / args.ticks * 1e6:.2f} | {seconds / total:.1%}")
-    quantiles = ", ".join(f"{q} {latency[q] * 1000:.1f} ms" for q in ("p50", "p90", "p99"))
-    print(f"\nend-to-end latency at 10,000 ticks/s offered, 30 s after a 5 s warm-up "
-          f"({latency['count']:,.0f} ticks): {quantiles}")  # fmt: skip
+
+
+def latency(runs: int, model: ModelSettings) -> None:
+    """Each run on a fresh broker: Tansu's memory storage slows as it fills, and the
+    throughput runs leave it holding millions of records."""
+    readers = {"the pipeline (event time to prediction acknowledged)":
+                   lambda kafka: start_pipeline(kafka, model),
+               "no-work consumer (event time to arrival)": start_arrivals}  # fmt: skip
+    print(f"\nlatency at 10,000 ticks/s offered, 30 s after a 5 s warm-up, median of {runs} runs,"
+          " each on a fresh broker\n")  # fmt: skip
+    print("reader | window | ticks | p50 ms | p90 ms | p99 ms | over 100 ms | p99 of each run ms")
+    print("--- | --- | ---: | ---: | ---: | ---: | ---: | ---")
+    for reader, start in readers.items():
+        runs_windows = []
+        for _ in range(runs):
+            with EmbeddedBroker(BrokerSettings(port=free_port())) as broker:
+                runs_windows.append(latency_run(broker.bootstrap, 10_000, 30, start))
+        for i in range(len(runs_windows[0])):
+            window = "all 30 s" if i == 0 else f"{(i - 1) * WINDOW_SECONDS}-{i * WINDOW_SECONDS} s"
+            print(_latency_row(reader, window, [run[i] for run in runs_windows]))
+
+
+def _latency_row(reader: str, window: str, runs: list[dict[str, float]]) -> str:
+    def median(key: str) -> float:
+        return float(np.median([run[key] for run in runs]))
+
+    each = ", ".join(f"{run['p99'] * 1000:.1f}" for run in runs)
+    return (f"{reader} | {window} | {median('count'):,.0f} | {median('p50') * 1000:.1f} | "
+            f"{median('p90') * 1000:.1f} | {median('p99') * 1000:.1f} | "
+            f"{median('over_100ms'):.2%} | {each}")  # fmt: skip
 
 
 if __name__ == "__main__":
