@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from volstream import schemas
-from volstream.ticks import REJECT_REASONS, Tick, TickBatch, decode_batch, encode_tick
+from volstream.ticks import (
+    DECODE_CHUNK,
+    REJECT_REASONS,
+    Tick,
+    TickBatch,
+    decode_batch,
+    encode_tick,
+)
 
 NOW_MS = 1_763_650_000_000
 
@@ -45,6 +52,28 @@ BAD = {
     "future_timestamp": payload(event_time_ms=NOW_MS + 3_600_000),
     "oversize": payload(symbol="X" * 10) + b" " * 5000,
 }
+
+
+def test_symbol_is_checked_once_per_batch_and_rejected_where_it_appears() -> None:
+    # a trailing newline passes Python's `$` (and so the jsonschema package), not the decoder
+    payloads = [payload(), payload(symbol="BTC USD"), payload(), payload(symbol="BTC-USD\n")]
+    batch = decode_batch(payloads, now_ms=NOW_MS)
+    assert batch.index.tolist() == [0, 2]
+    assert [(r.index, r.reason) for r in batch.rejects] == [
+        (1, "invalid_field"),
+        (3, "invalid_field"),
+    ]
+    assert "symbol" in batch.rejects[0].detail
+
+
+def test_batch_larger_than_a_chunk_keeps_order_and_positions() -> None:
+    n = 2 * DECODE_CHUNK + 500
+    bad_at = {0, DECODE_CHUNK - 1, DECODE_CHUNK, n - 1}
+    payloads = [BAD["malformed_json"] if i in bad_at else payload(trade_id=i) for i in range(n)]
+    batch = decode_batch(payloads, now_ms=NOW_MS)
+    assert [r.index for r in batch.rejects] == sorted(bad_at)
+    assert batch.index.tolist() == [i for i in range(n) if i not in bad_at]
+    assert batch.trade_id.tolist() == batch.index.tolist()
 
 
 def test_every_reason_is_covered() -> None:
@@ -110,7 +139,8 @@ def test_schema_files_are_up_to_date(name: str) -> None:
 def test_schema_agrees_with_decoder_on_field_rules() -> None:
     schema = json.loads(schemas.path("tick").read_text())
     jsonschema.validate(tick(), schema)
-    for bad in (tick(price=0), tick(size=-1), tick(side="hold"), tick(symbol="")):
+    bad_symbols = [tick(symbol=s) for s in ("", "BTC USD", "é", "X" * 65)]
+    for bad in (tick(price=0), tick(size=-1), tick(side="hold"), *bad_symbols):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, schema)
         assert decode_batch([json.dumps(bad).encode()], now_ms=NOW_MS).rejects

@@ -12,7 +12,9 @@ stops a batch.
 
 from __future__ import annotations
 
+import functools
 import operator
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Final, Literal
@@ -31,6 +33,9 @@ __all__ = [
     "encode_ticks",
 ]
 
+#: What a symbol may hold. Checked once per distinct symbol (``_symbol_ok``), not by the
+#: decoder: a regular expression per tick was half of the decoding time.
+SYMBOL_PATTERN: Final = r"^[A-Za-z0-9._:/-]+$"
 Price = Annotated[float, msgspec.Meta(gt=0, description="Positive, finite, in quote currency.")]
 Quantity = Annotated[
     float, msgspec.Meta(ge=0, description="Non-negative, finite, in base currency.")
@@ -45,8 +50,8 @@ class Tick(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=False):
         msgspec.Meta(
             min_length=1,
             max_length=64,
-            pattern=r"^[A-Za-z0-9._:/-]+$",
             description="Instrument id, e.g. BTC-USD. Also the message key.",
+            extra_json_schema={"pattern": SYMBOL_PATTERN},
         ),
     ]
     event_time_ms: Annotated[
@@ -180,6 +185,9 @@ class TickBatch:
 
 
 _decoder = msgspec.json.Decoder(Tick)
+# Decoding 10,000 ticks at once, then reading their fields, let them fall out of the CPU
+# cache in between; by chunks of 1,000 a batch decoded ~10 % faster in the consumer.
+DECODE_CHUNK: Final = 1000
 _encoder = msgspec.json.Encoder()
 _FLOAT_COLUMNS: Final = ("price", "size", "bid", "ask", "bid_size", "ask_size")
 _INT_COLUMNS: Final = ("event_time_ms", "trade_id", "sequence")
@@ -218,12 +226,29 @@ def decode_batch(
                 rejects.append(Reject(i, "oversize", f"{len(payload)} bytes > {max_bytes}"))
             else:
                 candidates.append(i)
-    ticks, index = _decode_all([payloads[i] for i in candidates], candidates, rejects)
-    batch = _columns(ticks, index)
+    batch = _decode_in_chunks(payloads, candidates, rejects)
     batch.rejects = rejects
     _check_values(batch, now_ms + future_tolerance_ms)
     batch.rejects.sort(key=operator.attrgetter("index"))
     return batch
+
+
+def _decode_in_chunks(
+    payloads: Sequence[bytes | None], candidates: list[int], rejects: list[Reject]
+) -> TickBatch:
+    """Decode and take the columns a chunk at a time, while its ticks are in the CPU cache."""
+    symbols: list[str] = []
+    columns: dict[str, list[npt.NDArray[np.generic]]] = {name: [] for name in _ARRAY_COLUMNS}
+    for start in range(0, len(candidates), DECODE_CHUNK):
+        positions = candidates[start : start + DECODE_CHUNK]
+        ticks, index = _decode_all([payloads[i] for i in positions], positions, rejects)
+        part = _columns(ticks, index)
+        symbols += part.symbol
+        for name, arrays in columns.items():
+            arrays.append(getattr(part, name))
+    if not symbols:
+        return _columns([], [])
+    return TickBatch.from_columns(symbols, {n: np.concatenate(a) for n, a in columns.items()})
 
 
 def _decode_all(
@@ -280,6 +305,7 @@ def _columns(ticks: list[Tick], index: list[int]) -> TickBatch:
 def _check_values(batch: TickBatch, latest_ms: int) -> None:
     """Reject rows that break a rule across fields or against the clock; keep the rest."""
     checks: list[tuple[RejectReason, npt.NDArray[np.bool_], str]] = [
+        ("invalid_field", _bad_symbols(batch.symbol), f"symbol must match {SYMBOL_PATTERN}"),
         ("crossed_quote", batch.bid > batch.ask, "bid above ask"),
         ("future_timestamp", batch.event_time_ms > latest_ms, "event time ahead of now"),
     ]
@@ -290,6 +316,21 @@ def _check_values(batch: TickBatch, latest_ms: int) -> None:
         bad |= mask
     if bad.any():
         _keep(batch, ~bad)
+
+
+def _bad_symbols(symbols: list[str]) -> npt.NDArray[np.bool_]:
+    bad = {s for s in set(symbols) if not _symbol_ok(s)}
+    if not bad:
+        return np.zeros(len(symbols), dtype=np.bool_)
+    return np.fromiter((s in bad for s in symbols), dtype=np.bool_, count=len(symbols))
+
+
+@functools.lru_cache(maxsize=4096)
+def _symbol_ok(symbol: str) -> bool:
+    return _SYMBOL_RE.fullmatch(symbol) is not None
+
+
+_SYMBOL_RE: Final = re.compile(SYMBOL_PATTERN)
 
 
 def _keep(batch: TickBatch, keep: npt.NDArray[np.bool_]) -> None:
