@@ -117,17 +117,16 @@ class FeatureEngine:
             getattr(self, name)[: array.shape[0]] = array
 
     def _grow_ring(self) -> None:
-        """Double the ring so that a symbol's last 60 s fit (sequence numbers stay valid)."""
-        old_capacity = self._capacity
-        old = {name: getattr(self, name) for name in _STATE}
+        """Double the ring so that a symbol's last 60 s fit (sequence numbers stay valid).
+
+        Counter c lived at c % old capacity and now lives at c % (2 x old capacity):
+        the new ring is the old one twice over, a plain copy (fancy indexing took 14 ms
+        for 32 symbols at 4,096 ticks, a pause the consumer's latency showed).
+        """
+        for name in _RINGS:
+            ring = getattr(self, name)
+            setattr(self, name, np.concatenate([ring, ring], axis=1))
         self._capacity *= 2
-        self._allocate(self._symbols, self._capacity)
-        position = np.arange(self._capacity)
-        for name, array in old.items():
-            if name in _RINGS:  # counter c lived at c % old capacity, now at c % new capacity
-                getattr(self, name)[:, position] = array[:, position % old_capacity]
-            else:
-                getattr(self, name)[:] = array
         log.debug("feature ring grown to %d ticks per symbol", self._capacity)
 
 
