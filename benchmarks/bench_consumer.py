@@ -7,11 +7,12 @@
    and a one-message-at-a-time consumer doing the same features and model (the
    naive baseline, on the first 20,000 ticks: it is slow).
 2. Latency: synthetic ticks offered at 10,000 ticks/s by a `volstream produce`
-   process while the consumer runs; after a 5 s warm-up, 30 s of end-to-end
-   latency (event time to prediction acknowledged) from the consumer's
-   histogram, quantiles interpolated within buckets.
+   process while the consumer runs; after a 5 s warm-up, 30 s (--latency-seconds)
+   of end-to-end latency (event time to prediction acknowledged) from the
+   consumer's histogram, quantiles interpolated within buckets.
 
     .venv/bin/python -m benchmarks.bench_consumer [--ticks 1000000] [--runs 3]
+        [--part all|throughput|latency] [--latency-seconds 30]
 """
 
 from __future__ import annotations
@@ -263,6 +264,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--naive-ticks", type=int, default=20_000)
     parser.add_argument("--part", choices=["all", "throughput", "latency"], default="all")
+    parser.add_argument("--latency-seconds", type=int, default=30, help="measured per run")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     registry_dir = Path(tempfile.mkdtemp(prefix="bench-models-"))
@@ -271,7 +273,7 @@ def main() -> None:
     if args.part != "latency":
         throughput(args, model, ModelRegistry(registry_dir).current().model_file)
     if args.part != "throughput":
-        latency(args.runs, model)
+        latency(args.runs, args.latency_seconds, model)
 
 
 def throughput(args: argparse.Namespace, model: ModelSettings, model_file: Path) -> None:
@@ -308,23 +310,24 @@ def throughput(args: argparse.Namespace, model: ModelSettings, model_file: Path)
         print(f"{stage} | {seconds / args.ticks * 1e6:.2f} | {seconds / total:.1%}")
 
 
-def latency(runs: int, model: ModelSettings) -> None:
+def latency(runs: int, seconds: int, model: ModelSettings) -> None:
     """Each run on a fresh broker: Tansu's memory storage slows as it fills, and the
     throughput runs leave it holding millions of records."""
     readers = {"the pipeline (event time to prediction acknowledged)":
                    lambda kafka: start_pipeline(kafka, model),
                "no-work consumer (event time to arrival)": start_arrivals}  # fmt: skip
-    print(f"\nlatency at 10,000 ticks/s offered, 30 s after a 5 s warm-up, median of {runs} runs,"
-          " each on a fresh broker\n")  # fmt: skip
+    print(f"\nlatency at 10,000 ticks/s offered, {seconds} s after a 5 s warm-up,"
+          f" median of {runs} runs, each on a fresh broker\n")  # fmt: skip
     print("reader | window | ticks | p50 ms | p90 ms | p99 ms | over 100 ms | p99 of each run ms")
     print("--- | --- | ---: | ---: | ---: | ---: | ---: | ---")
     for reader, start in readers.items():
         runs_windows = []
         for _ in range(runs):
             with EmbeddedBroker(BrokerSettings(port=free_port())) as broker:
-                runs_windows.append(latency_run(broker.bootstrap, 10_000, 30, start))
+                runs_windows.append(latency_run(broker.bootstrap, 10_000, seconds, start))
         for i in range(len(runs_windows[0])):
-            window = "all 30 s" if i == 0 else f"{(i - 1) * WINDOW_SECONDS}-{i * WINDOW_SECONDS} s"
+            start_s, end_s = (i - 1) * WINDOW_SECONDS, i * WINDOW_SECONDS
+            window = f"all {seconds} s" if i == 0 else f"{start_s}-{end_s} s"
             print(_latency_row(reader, window, [run[i] for run in runs_windows]))
 
 
