@@ -20,6 +20,10 @@ from volstream.settings import KafkaSettings
 __all__ = ["LatestPredictions"]
 
 log = logging.getLogger(__name__)
+# A served prediction may lag the stream by up to this much. Tansu holds every fetch this
+# long and lists each batch the partition stores to answer it: at the consumer's 10 ms the
+# tail fetched 50 times more often and cost the embedded broker CPU the pipeline needs.
+TAIL_FETCH_WAIT_MS = 500
 
 
 class LatestPredictions:
@@ -46,7 +50,9 @@ class LatestPredictions:
         return self._latest.get(symbol.encode())
 
     def _run(self) -> None:
-        consumer = make_consumer(self._kafka, "volstream-api-tail")  # assigns; never joins
+        consumer = make_consumer(  # assigns; never joins
+            self._kafka, "volstream-api-tail", {"fetch.wait.max.ms": TAIL_FETCH_WAIT_MS}
+        )
         try:
             assigned = False
             next_check = 0.0

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer
@@ -73,11 +73,13 @@ def make_producer(kafka: KafkaSettings, on_failure: FailureCallback) -> Producer
     )
 
 
-def make_consumer(kafka: KafkaSettings, group: str, **required: Any) -> Consumer:
-    """A group member that commits only what the caller commits."""
+def make_consumer(
+    kafka: KafkaSettings, group: str, tuning: Mapping[str, Any] | None = None, **required: Any
+) -> Consumer:
+    """A group member that commits only what the caller commits (``tuning`` over our defaults)."""
     return Consumer(
         kafka.client_config(
-            CONSUMER_DEFAULTS,
+            {**CONSUMER_DEFAULTS, **(tuning or {})},
             **CONSUMER_REQUIRED,
             **{"group.id": group},
             logger=LIBRDKAFKA_LOG,
