@@ -51,7 +51,7 @@ class LatestPredictions:
 
     def _run(self) -> None:
         consumer = make_consumer(  # assigns; never joins
-            self._kafka, "volstream-api-tail", {"fetch.wait.max.ms": TAIL_FETCH_WAIT_MS}
+            self._kafka, "volstream-api-tail", tuning={"fetch.wait.max.ms": TAIL_FETCH_WAIT_MS}
         )
         try:
             assigned = False

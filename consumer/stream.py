@@ -89,7 +89,7 @@ class StreamConsumer:
         self.topic = kafka.ticks_topic
         self.consumer: Consumer = make_consumer(
             kafka, settings.group,
-            **{"enable.partition.eof": settings.stop_at_end, "on_commit": self._on_commit},
+            required={"enable.partition.eof": settings.stop_at_end, "on_commit": self._on_commit},
         )  # fmt: skip
         self.reader = watermark_consumer(kafka)  # no group: rebuilds, peeks and watermarks
         self.outbox = Outbox(kafka)

@@ -74,9 +74,17 @@ def make_producer(kafka: KafkaSettings, on_failure: FailureCallback) -> Producer
 
 
 def make_consumer(
-    kafka: KafkaSettings, group: str, tuning: Mapping[str, Any] | None = None, **required: Any
+    kafka: KafkaSettings,
+    group: str,
+    *,
+    tuning: Mapping[str, Any] | None = None,
+    required: Mapping[str, Any] | None = None,
 ) -> Consumer:
-    """A group member that commits only what the caller commits (``tuning`` over our defaults)."""
+    """A group member that commits only what the caller commits.
+
+    ``tuning`` goes over our defaults (and under the user's properties);
+    ``required`` over everything.
+    """
     return Consumer(
         kafka.client_config(
             {**CONSUMER_DEFAULTS, **(tuning or {})},
@@ -84,6 +92,6 @@ def make_consumer(
             **{"group.id": group},
             logger=LIBRDKAFKA_LOG,
             error_cb=_on_client_error,
-            **required,
+            **(required or {}),
         )
     )
