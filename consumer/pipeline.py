@@ -105,37 +105,25 @@ def encode(
     processed_ms: int,
 ) -> list[bytes]:
     """One prediction document per valid tick, a chunk at a time (see ``ENCODE_CHUNK``)."""
-    values: list[bytes] = []
-    for start in range(0, len(decoded.ticks), ENCODE_CHUNK):
-        rows = slice(start, start + ENCODE_CHUNK)
-        values += _encode_rows(decoded, rows, features[rows], probabilities[rows], info,
-                               processed_ms)  # fmt: skip
-    return values
-
-
-def _encode_rows(
-    decoded: Decoded,
-    rows: slice,
-    features: npt.NDArray[np.float64],
-    probabilities: npt.NDArray[np.float64],
-    info: ModelInfo,
-    processed_ms: int,
-) -> list[bytes]:
     ticks, threshold = decoded.ticks, info.threshold
-    columns = zip(
-        ticks.symbol[rows],
-        ticks.event_time_ms[rows].tolist(),
-        probabilities.tolist(),
-        features.tolist(),
-        decoded.partitions[rows].tolist(),
-        decoded.offsets[rows].tolist(),
-        strict=True,
-    )
-    return encode_predictions([
-        Prediction(symbol, event_ms, processed_ms, p, p >= threshold, threshold, info.version,
-                   info.variant, FeatureVector(*values), partition, offset)
-        for symbol, event_ms, p, values, partition, offset in columns
-    ])  # fmt: skip
+    values: list[bytes] = []
+    for start in range(0, len(ticks), ENCODE_CHUNK):
+        rows = slice(start, start + ENCODE_CHUNK)
+        columns = zip(
+            ticks.symbol[rows],
+            ticks.event_time_ms[rows].tolist(),
+            probabilities[rows].tolist(),
+            features[rows].tolist(),
+            decoded.partitions[rows].tolist(),
+            decoded.offsets[rows].tolist(),
+            strict=True,
+        )
+        values += encode_predictions([
+            Prediction(symbol, event_ms, processed_ms, p, p >= threshold, threshold,
+                       info.version, info.variant, FeatureVector(*row), partition, offset)
+            for symbol, event_ms, p, row, partition, offset in columns
+        ])  # fmt: skip
+    return values
 
 
 def dead_letter_headers(
