@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from volstream.cli.demo import children_tuning
 from volstream.errors import ConfigError
 from volstream.settings import BrokerSettings, KafkaSettings, ProducerSettings, load
 
@@ -40,6 +41,18 @@ def test_kafka_properties_pass_through(monkeypatch: pytest.MonkeyPatch) -> None:
         "sasl.mechanism": "PLAIN",
         "group.id": "g",
     }
+
+
+def test_demo_tunes_clients_for_the_embedded_broker_unless_the_user_did(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert children_tuning() == {
+        "VOLSTREAM_KAFKA__LINGER_MS": "100",
+        "VOLSTREAM_KAFKA__FETCH_WAIT_MAX_MS": "50",
+    }
+    monkeypatch.setenv("VOLSTREAM_KAFKA__LINGER_MS", "5")
+    Path(".env").write_text("VOLSTREAM_KAFKA__FETCH_WAIT_MAX_MS=10\n")
+    assert children_tuning() == {}
 
 
 @pytest.mark.parametrize(
