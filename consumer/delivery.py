@@ -44,8 +44,8 @@ class Outbox:
         for value, key, timestamp in zip(values, keys, timestamps, strict=True):
             try:
                 # Positional (partition, callback, on_delivery, timestamp, as cimpl.pyi orders
-                # them): parsing the timestamp as a keyword cost 0.3 us of ~1.2 us a record.
-                # None callbacks keep the producer's own on_delivery.
+                # them): a keyword argument is parsed on every call, a visible share of a
+                # ~1 us call. None callbacks keep the producer's own on_delivery.
                 produce(topic, value, key, ANY_PARTITION, None, None, timestamp)
             except BufferError:
                 self.send(topic, value, key, timestamp)

@@ -32,7 +32,7 @@ __all__ = [
 IntArray = npt.NDArray[np.int64]
 PARTITION_EOF = KafkaError._PARTITION_EOF  # noqa: SLF001 - librdkafka's name for it
 # Python objects for 1,000 predictions are built, encoded and freed while still in the CPU
-# cache; for all 10,000 of a batch at once the encode stage took ~45 % longer.
+# cache; all 10,000 of a batch at once fell out of it (docs/benchmarks.md).
 ENCODE_CHUNK: Final = 1000
 
 

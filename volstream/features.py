@@ -120,8 +120,8 @@ class FeatureEngine:
         """Double the ring so that a symbol's last 60 s fit (sequence numbers stay valid).
 
         Counter c lived at c % old capacity and now lives at c % (2 x old capacity):
-        the new ring is the old one twice over, a plain copy (fancy indexing took 14 ms
-        for 32 symbols at 4,096 ticks, a pause the consumer's latency showed).
+        the new ring is the old one twice over, a plain copy (fancy indexing was slow
+        enough to show as pauses in the consumer's latency).
         """
         for name in _RINGS:
             ring = getattr(self, name)
