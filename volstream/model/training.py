@@ -38,6 +38,7 @@ from sklearn.metrics import (
 import volstream
 from volstream.errors import ModelError
 from volstream.features import FEATURE_NAMES, LONGEST_MS, FeatureEngine
+from volstream.labels import realized_volatility
 from volstream.model.baseline import BaselineRule
 from volstream.model.registry import (
     METADATA_FILE,
@@ -124,19 +125,12 @@ def replay_history(settings: TrainSettings, report: Report = _quiet) -> History:
 
 
 def future_volatility(history: History, horizon_ms: int) -> FloatArray:
-    """Realized volatility of each symbol's log returns over (t, t + H]; NaN past the data's end."""
+    """Realized volatility of each tick's symbol over (t, t + H]; NaN past the data's end.
+
+    The one definition of the label, shared with the live outcomes (``volstream.labels``).
+    """
     log_returns = history.features[:, FEATURE_NAMES.index("log_return")]
-    times = np.maximum.accumulate(history.times_ms)  # a late tick counts at the latest time
-    order = np.lexsort((times, history.symbol_ids))
-    span = int(times.max() - times.min()) + horizon_ms + 1
-    key = history.symbol_ids[order] * span + (times[order] - times.min())
-    squares = np.cumsum(log_returns[order] ** 2)
-    last = np.searchsorted(key, key + horizon_ms, side="right") - 1
-    future = np.sqrt(np.maximum(squares[last] - squares, 0.0))
-    result = np.empty(len(history))
-    result[order] = future
-    result[times + horizon_ms > times.max()] = np.nan
-    return result
+    return realized_volatility(history.symbol_ids, history.times_ms, log_returns, horizon_ms)
 
 
 def split_by_time(
