@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import platform
 import secrets
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -110,9 +111,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        follower = threading.Thread(target=model.follow, args=(stop,), name="registry-follower",
+                                    daemon=True)  # fmt: skip
+        follower.start()
         if latest:
             latest.start()
         yield
+        stop.set()
         if latest:
             latest.stop()
 

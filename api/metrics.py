@@ -44,6 +44,7 @@ class ApiMetrics:
     probability: BatchHistogram
     model_info: Gauge
     model_load_seconds: Gauge
+    model_reloads: Counter
     inference_seconds: BatchHistogram
     requests_in_flight: int = 0  # what the in_flight gauge reads at a scrape
     _counters: dict[ModelInfo, Any] = field(default_factory=dict)
@@ -87,9 +88,14 @@ def build_api_metrics(registry: CollectorRegistry) -> ApiMetrics:
                          ["version", "variant", "backend"], registry=registry),
         model_load_seconds=Gauge("volstream_api_model_load_seconds",
                                  "Time to load the serving model.", registry=registry),
+        model_reloads=Counter("volstream_api_model_reloads",
+                              "Registry changes followed: loaded, or failed (old model kept).",
+                              ["result"], registry=registry),
         inference_seconds=inference_histogram(registry, "api"),
     )  # fmt: skip
     register_gpu_metrics(registry)
+    for result in ("loaded", "failed"):
+        metrics.model_reloads.labels(result)
     metrics.in_flight.set_function(lambda: metrics.requests_in_flight)
     return metrics
 

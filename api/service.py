@@ -32,6 +32,7 @@ from api.schemas import (
 from volstream.errors import ModelError, VolstreamError
 from volstream.features import FEATURE_NAMES
 from volstream.model.inference import Predictor, TimedPredictor, load_predictor
+from volstream.model.registry import ModelRegistry
 from volstream.predictions import decode_prediction
 from volstream.settings import ModelSettings
 
@@ -84,6 +85,34 @@ class ModelHolder:
             self._metrics.set_model(predictor.info)
             return predictor
 
+    def follow(self, stop: threading.Event) -> None:
+        """Until ``stop``: serve a promoted or rolled-back version within ``follow_seconds``.
+
+        A model pinned (``VOLSTREAM_MODEL_VERSION``, or a reload naming a version) stays.
+        Without a model yet, the first one promoted is loaded.
+        """
+        registry = ModelRegistry(self.settings.registry)
+        stamp = registry.state_stamp()
+        while not stop.wait(self.settings.follow_seconds):
+            now = registry.state_stamp()
+            if now == stamp:
+                continue
+            stamp = now
+            current = registry.current_name()
+            serving = self.predictor.info.version if self.predictor else None
+            if self.settings.version is not None or current is None or current == serving:
+                continue
+            try:
+                predictor = self.load()
+            except VolstreamError as e:
+                log.error("the registry changed, but %s did not load (%s); still serving %s",
+                          current, e, serving)  # fmt: skip
+                self._metrics.model_reloads.labels("failed").inc()
+                continue
+            self._metrics.model_reloads.labels("loaded").inc()
+            log.info("registry changed: now serving %s/%s (was %s)",
+                     predictor.info.version, predictor.info.variant, serving)  # fmt: skip
+
     def try_load(self) -> None:
         """Load at start-up; without a model the API still starts and says why it is not ready.
 
@@ -93,7 +122,7 @@ class ModelHolder:
         try:
             self.load()
         except ModelError as e:
-            log.warning("%s; /predict answers 503 until POST /admin/reload succeeds", e)
+            log.warning("%s; /predict answers 503 until a model is promoted", e)
 
 
 class PredictionService:

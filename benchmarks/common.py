@@ -18,6 +18,7 @@ def fresh_topics(bootstrap: str, **overrides: object) -> KafkaSettings:
         ticks_topic=f"bench-ticks-{suffix}",
         predictions_topic=f"bench-predictions-{suffix}",
         dlq_topic=f"bench-dlq-{suffix}",
+        outcomes_topic=f"bench-outcomes-{suffix}",
         **overrides,  # type: ignore[arg-type]
     )
     ensure_topics(kafka)

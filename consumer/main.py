@@ -1,4 +1,4 @@
-"""``volstream consume``: settings → metrics → model and clients → the batch loop.
+"""``volstream consume``: settings → metrics → models (following the registry) → the batch loop.
 
 The loop itself is :class:`consumer.stream.StreamConsumer`.
 """
@@ -13,13 +13,20 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry
 
 from consumer.lag import LagCollector, LagTracker
-from consumer.metrics import build_metrics
+from consumer.metrics import ConsumerMetrics, build_metrics
 from consumer.stream import StreamConsumer
 from volstream.gpu_metrics import register_gpu_metrics
 from volstream.kafka.admin import wait_for_broker
 from volstream.metrics import inference_histogram, serve_metrics
-from volstream.model.inference import TimedPredictor, load_predictor
-from volstream.settings import ConsumerSettings, KafkaSettings, ModelSettings
+from volstream.model.inference import TimedPredictor
+from volstream.model.serving import RegistryFollower
+from volstream.settings import (
+    ConsumerSettings,
+    DeviceSettings,
+    KafkaSettings,
+    ModelSettings,
+    load,
+)
 
 __all__ = ["ConsumeSummary", "build", "run"]
 
@@ -49,23 +56,30 @@ def run(
     model: ModelSettings,
     stop: threading.Event,
     registry: CollectorRegistry | None = None,
+    device: DeviceSettings | None = None,
 ) -> ConsumeSummary:
-    """Consume until ``stop``, the end (``stop_at_end``) or ``max_messages``."""
+    """Consume until ``stop``, the end (``stop_at_end``) or ``max_messages``.
+
+    Without a model in the registry yet, it waits for one (metrics are served meanwhile).
+    """
     registry = registry or CollectorRegistry()
-    worker = build(kafka, settings, model, registry)
+    metrics = build_metrics(registry, kafka.ticks_topic, settings.group)
     server = serve_metrics(registry, settings.metrics_port)
     if server:
         log.info("consumer metrics at %s", server.url)
     started = time.monotonic()
+    worker = None
     try:
-        worker.run(stop)
+        worker = build(kafka, settings, model, registry, metrics=metrics, stop=stop, device=device)
+        if worker is not None:
+            worker.run(stop)
     finally:
-        worker.close()
+        if worker is not None:
+            worker.close()
         if server:
             server.close()
-    summary = ConsumeSummary(
-        worker.consumed, worker.predicted, worker.rejected, time.monotonic() - started
-    )
+    done = (worker.consumed, worker.predicted, worker.rejected) if worker else (0, 0, 0)
+    summary = ConsumeSummary(*done, time.monotonic() - started)
     log.info("consumer finished: %s", summary.line())
     return summary
 
@@ -75,16 +89,24 @@ def build(
     settings: ConsumerSettings,
     model: ModelSettings,
     registry: CollectorRegistry,
-) -> StreamConsumer:
-    """Metrics on ``registry``, the model, and a consumer ready to ``run``."""
-    metrics = build_metrics(registry, kafka.ticks_topic, settings.group)
+    *,
+    metrics: ConsumerMetrics | None = None,
+    stop: threading.Event | None = None,
+    device: DeviceSettings | None = None,
+) -> StreamConsumer | None:
+    """The model set (waiting for one), then a consumer ready to ``run``; None if stopped."""
+    metrics = metrics or build_metrics(registry, kafka.ticks_topic, settings.group)
     tracker = LagTracker(settings.lag_window_seconds, settings.stopped_after_seconds)
     LagCollector(tracker, kafka.ticks_topic, settings.group, registry)
-    predictor = TimedPredictor(load_predictor(model), inference_histogram(registry, "consumer"))
+    inference = inference_histogram(registry, "consumer")
+    follower = RegistryFollower(
+        model, device or load(DeviceSettings),
+        wrap=lambda predictor: TimedPredictor(predictor, inference),
+        on_failure=lambda problem: metrics.model_reloads.labels("failed").inc(),
+    )  # fmt: skip
     register_gpu_metrics(registry)
-    info = predictor.info
-    metrics.model_info.labels(info.version, info.variant, info.backend).set(1)
-    metrics.model_load_seconds.set(info.load_seconds)
-    metrics.probability.labels(info.version)
+    models = follower.wait(stop or threading.Event())
+    if models is None:
+        return None
     wait_for_broker(kafka)
-    return StreamConsumer(kafka, settings, predictor, metrics, tracker)
+    return StreamConsumer(kafka, settings, follower, models, metrics, tracker)

@@ -41,6 +41,7 @@ class ConsumerMetrics:
     assigned: Gauge
     model_info: Gauge
     model_load_seconds: Gauge
+    model_reloads: Counter
 
 
 def build_metrics(registry: CollectorRegistry, topic: str, group: str) -> ConsumerMetrics:
@@ -80,6 +81,9 @@ def build_metrics(registry: CollectorRegistry, topic: str, group: str) -> Consum
                          ["version", "variant", "backend"], registry=registry),
         model_load_seconds=Gauge("volstream_model_load_seconds",
                                  "Time it took to load the model.", registry=registry),
+        model_reloads=Counter("volstream_model_reloads",
+                              "Registry changes followed: loaded, or failed (old model kept).",
+                              ["result"], registry=registry),
     )  # fmt: skip
     metrics.consumed.labels(topic)
     for reason in REJECT_REASONS:
@@ -89,4 +93,6 @@ def build_metrics(registry: CollectorRegistry, topic: str, group: str) -> Consum
     for kind in ("assign", "revoke"):
         metrics.rebalances.labels(kind)
     metrics.assigned.labels(group)
+    for result in ("loaded", "failed"):
+        metrics.model_reloads.labels(result)
     return metrics

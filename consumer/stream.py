@@ -1,7 +1,9 @@
 """The consumer's batch loop: one group member, its clients, offsets and rebalancing.
 
-One batch, in order: poll → decode → features → inference → encode → settle the
-previous batch (acks, then commit) → publish. An offset is committed only after
+One batch, in order: poll → decode → features → inference (the served model and
+those in shadow) → encode → settle the previous batch (acks, then commit) →
+publish. Between two batches the loop follows the registry: a promotion swaps
+the whole model set, so each batch is scored by one version. An offset is committed only after
 everything before it was acknowledged, so a crash repeats at most the batches
 in hand (at-least-once).
 """
@@ -26,7 +28,6 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from consumer.delivery import Outbox
 from consumer.lag import LagTracker
 from consumer.metrics import ConsumerMetrics
 from consumer.pipeline import (
@@ -43,8 +44,10 @@ from volstream.errors import BrokerError
 from volstream.features import FeatureEngine
 from volstream.kafka.admin import watermark_consumer
 from volstream.kafka.clients import make_consumer
+from volstream.kafka.outbox import Outbox
 from volstream.lag import peek_event_times
-from volstream.model.inference import Predictor
+from volstream.model.inference import ModelInfo
+from volstream.model.serving import ModelSet, RegistryFollower
 from volstream.settings import ConsumerSettings, KafkaSettings
 
 __all__ = ["StreamConsumer"]
@@ -70,6 +73,7 @@ class _InFlight:
     messages: list[Message]
     decoded: Decoded
     probabilities: npt.NDArray[np.float64]
+    model: ModelInfo
     seconds: dict[str, float]
 
 
@@ -80,12 +84,15 @@ class StreamConsumer:
         self,
         kafka: KafkaSettings,
         settings: ConsumerSettings,
-        predictor: Predictor,
+        follower: RegistryFollower,
+        models: ModelSet,
         metrics: ConsumerMetrics,
         tracker: LagTracker,
     ) -> None:
-        self.kafka, self.settings, self.predictor = kafka, settings, predictor
-        self.metrics, self.tracker = metrics, tracker
+        self.kafka, self.settings = kafka, settings
+        self.follower, self.metrics, self.tracker = follower, metrics, tracker
+        self.models = models
+        self._show_models()
         self.topic = kafka.ticks_topic
         self.consumer: Consumer = make_consumer(
             kafka, settings.group,
@@ -120,6 +127,7 @@ class StreamConsumer:
         next_refresh, next_status = 0.0, time.monotonic()
         while not stop.is_set() and not self._limit_reached():
             self._apply_pause()
+            self._follow_registry()
             started = time.perf_counter()
             polled = split(self._poll())
             poll_seconds = time.perf_counter() - started
@@ -161,6 +169,21 @@ class StreamConsumer:
         if limit <= 0:
             return first
         return first + self.consumer.consume(limit, timeout=self.settings.batch_wait_ms / 1000)
+
+    def _follow_registry(self) -> None:
+        """Swap in what the registry now asks for, between two batches (each batch one set)."""
+        models = self.follower.poll(self.models)
+        if models is not None:
+            self.models = models
+            self.metrics.model_reloads.labels("loaded").inc()
+            self._show_models()
+
+    def _show_models(self) -> None:
+        info = self.models.served.info
+        self.metrics.model_info.clear()
+        self.metrics.model_info.labels(info.version, info.variant, info.backend).set(1)
+        self.metrics.model_load_seconds.set(info.load_seconds)
+        self.metrics.probability.labels(info.version)
 
     @property
     def busy_seconds(self) -> float:
@@ -216,15 +239,17 @@ class StreamConsumer:
         seconds["decode"], t = clock() - t, clock()
         features = compute_features(self.engines, decoded.ticks, decoded.partitions)
         seconds["features"], t = clock() - t, clock()
-        probabilities = self.predictor.predict_proba(features)
+        models = self.models
+        probabilities = models.served.predict_proba(features)
+        shadows = [(s.info, s.predict_proba(features)) for s in models.shadows]
         seconds["inference"], t = clock() - t, clock()
-        values = encode(decoded, features, probabilities, self.predictor.info, now_ms)
+        values = encode(decoded, features, probabilities, models.served.info, now_ms, shadows)
         seconds["encode"] = clock() - t
         self.settle()
         t = clock()
         self._send(messages, decoded, values)
         seconds["publish"] = clock() - t
-        self._in_flight = _InFlight(messages, decoded, probabilities, seconds)
+        self._in_flight = _InFlight(messages, decoded, probabilities, models.served.info, seconds)
         if len(messages) < self._batch_limit():  # not under load: latency first, settle now
             self.settle()
 
@@ -285,7 +310,7 @@ class StreamConsumer:
         metrics.batches.inc()
         metrics.batch_ticks.observe_repeated(len(messages), 1)
         metrics.end_to_end.observe_many(acked_at - ticks.event_time_ms / 1000)
-        metrics.probability.observe_many(batch.probabilities, self.predictor.info.version)
+        metrics.probability.observe_many(batch.probabilities, batch.model.version)
         self.tracker.processed(
             {p: int(decoded.all_offsets[i]) for p, i in last.items()},
             {p: messages[i].timestamp()[1] for p, i in last.items()},

@@ -77,6 +77,7 @@ def make_kafka(kafka_bootstrap: str) -> Callable[..., KafkaSettings]:
             "ticks_topic": f"ticks-{suffix}",
             "predictions_topic": f"predictions-{suffix}",
             "dlq_topic": f"ticks.dlq-{suffix}",
+            "outcomes_topic": f"outcomes-{suffix}",
             **overrides,
         }
         kafka = KafkaSettings(**fields)  # type: ignore[arg-type]

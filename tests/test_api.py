@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,23 @@ def test_no_model_means_503_until_a_reload_succeeds(tmp_path: Path, small_regist
         shutil.copytree(small_registry, registry)
         assert client.post("/admin/reload").status_code == 200
         assert client.post("/predict", json={"rows": [ROW]}).status_code == 200
+
+
+def test_an_api_started_before_any_model_serves_the_first_one_promoted(
+    tmp_path: Path, small_registry: Path
+) -> None:
+    registry = tmp_path / "models"
+    model = ModelSettings(registry=registry, follow_seconds=0.1)
+    api = create_app(ApiSettings(), model, kafka=None)
+    with TestClient(api.asgi) as client:
+        assert client.post("/predict", json={"rows": [ROW]}).status_code == 503
+        shutil.copytree(small_registry, registry)  # a model is trained and promoted
+        deadline = time.monotonic() + 5
+        while client.get("/version").json()["model"] is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.post("/predict", json={"rows": [ROW]}).status_code == 200
+        metrics = client.get("/metrics").text
+        assert sample(metrics, "volstream_api_model_reloads_total", result="loaded") == 1
 
 
 def test_reload_switches_variant_and_needs_the_key(small_registry: Path) -> None:

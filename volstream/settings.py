@@ -33,6 +33,7 @@ from volstream.errors import ConfigError
 __all__ = [
     "BrokerSettings",
     "ConsumerSettings",
+    "EvaluateSettings",
     "KafkaSettings",
     "ModelSettings",
     "ProducerSettings",
@@ -95,6 +96,9 @@ class KafkaSettings(BaseSettings):
         "predictions", min_length=1, description="Output topic of predictions."
     )
     dlq_topic: str = Field("ticks.dlq", min_length=1, description="Dead-letter topic.")
+    outcomes_topic: str = Field(
+        "outcomes", min_length=1, description="Realized outcomes; partitions as predictions."
+    )
     ticks_partitions: int = Field(6, ge=1, le=10_000, description="Partitions of the ticks topic.")
     predictions_partitions: int = Field(
         6, ge=1, le=10_000, description="Partitions of the predictions topic."
@@ -159,6 +163,7 @@ class KafkaSettings(BaseSettings):
             self.ticks_topic: self.ticks_partitions,
             self.predictions_topic: self.predictions_partitions,
             self.dlq_topic: self.dlq_partitions,
+            self.outcomes_topic: self.predictions_partitions,  # outcome of partition p goes to p
         }
 
 
@@ -281,6 +286,10 @@ class ModelSettings(BaseSettings):
     )
     version: str | None = Field(None, description="Pin a version; default: the current one.")
     threads: int = Field(1, ge=1, le=256, description="CPU threads for LightGBM inference.")
+    follow_seconds: float = Field(
+        5.0, gt=0, le=3600,
+        description="How often services look for a promotion, rollback or shadow change.",
+    )  # fmt: skip
 
 
 class DeviceSettings(BaseSettings):
@@ -355,6 +364,61 @@ class DriftSettings(BaseSettings):
     metrics_port: int = Field(
         9103, ge=0, le=65535, description="Port of /metrics; 0 turns the endpoint off."
     )
+
+
+class EvaluateSettings(BaseSettings):
+    """``volstream evaluate``: realized outcomes of predictions and live quality."""
+
+    model_config = _config("EVALUATE_")
+
+    group: str = Field("volstream-evaluate", min_length=1, description="Consumer group id.")
+    horizon_seconds: float = Field(
+        60.0, gt=0, description="The label's horizon: a prediction's outcome is known this late."
+    )
+    windows: CommaList = Field(
+        default_factory=lambda: ["15m", "1h"],
+        description="Sliding windows of the quality metrics, e.g. 15m,1h (event time).",
+    )
+    batch_size: int = Field(10_000, ge=1, le=100_000, description="Most predictions in one batch.")
+    quality_margin: float = Field(
+        0.1, ge=0, le=1,
+        description="ModelQualityDrop: live PR-AUC this far below the model's test PR-AUC.",
+    )  # fmt: skip
+    brier_factor: float = Field(
+        2.0, gt=1, description="ModelQualityDrop: live Brier score this many times the test one."
+    )
+    min_outcomes: int = Field(
+        1000, ge=1, description="ModelQualityDrop: judge a window only with this many outcomes."
+    )
+    stop_at_end: bool = Field(False, description="Exit once every assigned partition is caught up.")
+    metrics_port: int = Field(
+        9104, ge=0, le=65535, description="Port of /metrics; 0 turns the endpoint off."
+    )
+
+    @field_validator("windows")
+    @classmethod
+    def _check_windows(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("name at least one window, e.g. 15m,1h")
+        for window in value:
+            duration_ms(window)
+        return value
+
+    def window_ms(self) -> dict[str, int]:
+        """Each window's name and length, shortest first."""
+        return dict(sorted(((w, duration_ms(w)) for w in self.windows), key=lambda kv: kv[1]))
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def duration_ms(text: str) -> int:
+    """``90s``, ``15m``, ``1h`` or ``1d`` in milliseconds (ValueError otherwise)."""
+    match = _DURATION.match(text.strip())
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"expected a duration such as 15m or 1h, got {text!r}")
+    return int(float(match.group(1)) * _UNIT_MS[match.group(2)])
 
 
 class TrainSettings(BaseSettings):

@@ -45,10 +45,11 @@ def test_port_in_use_is_a_clear_error(kafka_bootstrap: str) -> None:
 def test_topics_are_created_with_configured_partitions(kafka_bootstrap: str) -> None:
     kafka = KafkaSettings(
         bootstrap=kafka_bootstrap, ticks_topic="t-created", predictions_topic="p-created",
-        dlq_topic="d-created", ticks_partitions=4,
+        dlq_topic="d-created", outcomes_topic="o-created", ticks_partitions=4,
     )  # fmt: skip
-    assert ensure_topics(kafka) == {"t-created": True, "p-created": True, "d-created": True}
-    assert ensure_topics(kafka) == {"t-created": False, "p-created": False, "d-created": False}
+    created = ["t-created", "p-created", "d-created", "o-created"]
+    assert ensure_topics(kafka) == dict.fromkeys(created, True)
+    assert ensure_topics(kafka) == dict.fromkeys(created, False)
     [ticks] = describe_topics(kafka, ["t-created"])
     assert [p.partition for p in ticks.partitions] == [0, 1, 2, 3]
     assert all(p.high == 0 for p in ticks.partitions)

@@ -1,4 +1,7 @@
-"""Publishing predictions and dead letters, and waiting for the broker to take them all."""
+"""Publishing records in batches, and waiting for the broker to take them all.
+
+The consumer sends predictions and dead letters through it, the evaluator outcomes.
+"""
 
 from __future__ import annotations
 
@@ -27,28 +30,36 @@ class Outbox:
         self._failures: list[str] = []
 
     def send(self, topic: str, value: bytes, key: bytes | None, timestamp: int,
-             headers: list[tuple[str, str | bytes | None]] | None = None) -> None:  # fmt: skip
+             headers: list[tuple[str, str | bytes | None]] | None = None,
+             partition: int = ANY_PARTITION) -> None:  # fmt: skip
         """Queue one record (serving delivery reports when the queue is full)."""
         while True:
             try:
-                self._producer.produce(topic, value, key, timestamp=timestamp, headers=headers)
+                self._producer.produce(
+                    topic, value, key, partition, timestamp=timestamp, headers=headers
+                )
                 return
             except BufferError:
                 self._producer.poll(0.05)
 
     def send_many(
-        self, topic: str, values: list[bytes], keys: list[bytes], timestamps: list[int]
+        self,
+        topic: str,
+        values: list[bytes],
+        keys: list[bytes],
+        timestamps: list[int],
+        partition: int = ANY_PARTITION,
     ) -> None:
-        """Queue records with keys and timestamps, in order."""
+        """Queue records with keys and timestamps, in order (to ``partition``, or by key)."""
         produce = self._producer.produce
         for value, key, timestamp in zip(values, keys, timestamps, strict=True):
             try:
                 # Positional (partition, callback, on_delivery, timestamp, as cimpl.pyi orders
-                # them): a keyword argument is parsed on every call, a visible share of a
-                # ~1 us call. None callbacks keep the producer's own on_delivery.
-                produce(topic, value, key, ANY_PARTITION, None, None, timestamp)
+                # them): a keyword argument is parsed on every call (docs/benchmarks.md).
+                # None callbacks keep the producer's own on_delivery.
+                produce(topic, value, key, partition, None, None, timestamp)
             except BufferError:
-                self.send(topic, value, key, timestamp)
+                self.send(topic, value, key, timestamp, partition=partition)
 
     def flush(self) -> float:
         """Wait for every queued record to be acknowledged; returns when (wall time).

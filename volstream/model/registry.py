@@ -1,13 +1,14 @@
 """The model registry: a directory of versions and a record of which one serves.
 
     models/
-      registry.json          {"current": "v...", "history": ["v1", "v2", ...]}
+      registry.json          {"current": "v...", "history": ["v1", ...], "shadow": "v..."}
       v20261123-141500-3fa2c1/
         model.txt            LightGBM text model
         model.json           metadata (see docs/model.md)
         reference.parquet    a sample of training features and predictions, for drift
 
 ``history`` lists the promotions, oldest first; rollback steps back one.
+``shadow`` names a challenger scored beside the current version, never served.
 Files only, never a pickle; registry.json is replaced atomically.
 """
 
@@ -90,6 +91,29 @@ class ModelRegistry:
         name = self._state().get("current")
         return str(name) if name else None
 
+    def shadow_name(self) -> str | None:
+        """The challenger scored in shadow, if any."""
+        name = self._state().get("shadow")
+        return str(name) if name else None
+
+    def set_shadow(self, name: str | None) -> ModelVersion | None:
+        """Score ``name`` in shadow beside the current version (None: stop)."""
+        state = self._state()
+        version = self.get(name) if name else None
+        if version is not None and version.name == state.get("current"):
+            raise ModelError(f"{version.name} is the current version; shadow another one")
+        state.pop("shadow", None)
+        self._write_state({**state, **({"shadow": version.name} if version else {})})
+        return version
+
+    def state_stamp(self) -> tuple[int, int] | None:
+        """Changes whenever registry.json is replaced: a cheap check for services that follow."""
+        try:
+            stat = (self.root / REGISTRY_FILE).stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns
+
     def history(self) -> list[str]:
         """Promotions, oldest first."""
         return list(self._state().get("history", []))
@@ -117,7 +141,7 @@ class ModelRegistry:
         history = self.history()
         if history and history[-1] == name:
             return version
-        self._write_state({"current": name, "history": [*history, name]})
+        self._write_state(self._keep_shadow(name, {"current": name, "history": [*history, name]}))
         return version
 
     def rollback(self) -> ModelVersion:
@@ -127,8 +151,14 @@ class ModelRegistry:
             raise ModelError("nothing to roll back to: fewer than two promotions in the history")
         previous = history[-2]
         self.get(previous)
-        self._write_state({"current": previous, "history": history[:-1]})
+        state = {"current": previous, "history": history[:-1]}
+        self._write_state(self._keep_shadow(previous, state))
         return self.get(previous)
+
+    def _keep_shadow(self, current: str, state: dict[str, Any]) -> dict[str, Any]:
+        """The new state, with the shadow kept unless it is now the current version."""
+        shadow = self.shadow_name()
+        return {**state, "shadow": shadow} if shadow and shadow != current else state
 
     def _state(self) -> dict[str, Any]:
         path = self.root / REGISTRY_FILE
