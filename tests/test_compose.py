@@ -26,7 +26,7 @@ def compose_config(*profiles: str) -> dict[str, Any]:
 
 def test_the_stack_is_valid_and_every_service_reports_its_health() -> None:
     services = compose_config()["services"]
-    assert {"kafka", "init", "producer", "consumer", "api", "drift", "prometheus",
+    assert {"kafka", "init", "producer", "consumer", "api", "drift", "evaluator", "prometheus",
             "alertmanager", "grafana"} <= set(services)  # fmt: skip
     assert services["consumer-gpu"]["profiles"] == ["gpu"]  # starts only with --profile gpu
     for name, service in services.items():
@@ -63,6 +63,7 @@ def test_prometheus_scrapes_every_volstream_service_on_its_metrics_port() -> Non
     assert targets["consumer"] == "consumer:9102"
     assert targets["api"] == "api:8000"
     assert targets["drift"] == "drift:9103"
+    assert targets["evaluator"] == "evaluator:9104"
 
 
 def test_prometheus_keeps_the_30_days_the_error_budget_needs() -> None:

@@ -68,7 +68,9 @@ def test_the_dashboards_cover_what_an_operator_looks_for() -> None:
             "Burn-rate alerts"} <= titles["slo"]  # fmt: skip
     assert {"Predictions by model version", "Distribution of stream predictions",
             "Drift score per feature", "Drifted features", "Last drift pass",
-            "API latency by route", "API errors by kind"} <= titles["model"]  # fmt: skip
+            "API latency by route", "API errors by kind", "Live PR-AUC by model",
+            "Model minus baseline, live", "Calibration: observed spike share by predicted bin",
+            "Champion against challenger, last 15 minutes"} <= titles["model"]  # fmt: skip
     assert load("pipeline")["templating"]["list"][0]["name"] == "instance"
 
 

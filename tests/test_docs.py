@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -14,6 +16,7 @@ from volstream.settings import (
     ConsumerSettings,
     DeviceSettings,
     DriftSettings,
+    EvaluateSettings,
     KafkaSettings,
     ModelSettings,
     ProducerSettings,
@@ -35,6 +38,7 @@ DOCS = Path(__file__).parent.parent / "docs"
         ApiSettings,
         DriftSettings,
         DeviceSettings,
+        EvaluateSettings,
     ],
 )
 def test_every_setting_is_documented(cls: type) -> None:
@@ -65,6 +69,23 @@ def test_every_drift_metric_is_documented() -> None:
 
     registry = CollectorRegistry()
     build_drift_metrics(registry)
+    assert not _undocumented(registry)
+
+
+def test_every_evaluator_metric_is_documented() -> None:
+    from evaluator.metrics import QualityCollector, build_metrics
+    from evaluator.quality import ModelKey, QualityWindows
+    from volstream.settings import EvaluateSettings
+
+    registry = CollectorRegistry()
+    build_metrics(registry, EvaluateSettings())
+    windows = QualityWindows({"1h": 3_600_000})
+    windows.add(ModelKey("v1", "model", "served"), np.array([0, 1]), np.array([True, False]),
+                np.array([0.9, 0.1]), 0.5)  # fmt: skip
+    figures = {"pr_auc": 0.5, "brier": 0.1}
+    QualityCollector(windows, threading.Lock(), lambda v, k: figures, registry)
+    names = {m.name for m in registry.collect()}
+    assert {"volstream_quality_pr_auc", "volstream_quality_test_brier"} <= names
     assert not _undocumented(registry)
 
 

@@ -26,3 +26,33 @@ def test_rates_are_per_second_and_never_negative() -> None:
     assert rate(snap(0, 100), snap(2, 300), "api", "c_total") == 100
     assert rate(snap(0, 300), snap(2, 10), "api", "c_total") == 0  # a restart resets counters
     assert rate(snap(0, 100), Snapshot(2, {"api": None}), "api", "c_total") == 0
+
+
+def test_live_quality_lists_the_served_model_first_over_the_shortest_window() -> None:
+    from rich.console import Console
+
+    from volstream.status import quality_rows, render
+
+    def series(name: str, value: float, window: str, role: str, variant: str) -> tuple:
+        labels = (("model_version", "v1"), ("role", role), ("variant", variant),
+                  ("window", window))  # fmt: skip
+        return ("volstream_quality_" + name, labels), value
+
+    samples = dict([
+        series("pr_auc", 0.41, "1h", "shadow", "baseline"),
+        series("pr_auc", 0.55, "15m", "shadow", "baseline"),
+        series("outcomes", 900.0, "15m", "shadow", "baseline"),
+        series("pr_auc", 0.61, "15m", "served", "model"),
+        series("outcomes", 900.0, "15m", "served", "model"),
+        series("outcomes", 3600.0, "1h", "served", "model"),
+    ])  # fmt: skip
+    rows = quality_rows(samples, "15m")
+    assert [(r.role, r.variant, r.pr_auc) for r in rows] == [
+        ("served", "model", 0.61),
+        ("shadow", "baseline", 0.55),
+    ]
+    console = Console(width=200, record=True)
+    services = {**dict.fromkeys(("producer", "consumer", "api", "drift")), "evaluator": samples}
+    console.print(render(Snapshot(0, services), Snapshot(1, services)))
+    text = console.export_text()
+    assert "live quality, last 15m" in text and "0.610" in text

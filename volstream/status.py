@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Group
 from rich.table import Table
 
-__all__ = ["Snapshot", "render", "scrape_all"]
+__all__ = ["QualityRow", "Snapshot", "quality_rows", "render", "scrape", "scrape_all"]
 
 HEALTH: Final = {0: "ok", 1: "warning", 2: "stalled", 3: "stopped"}
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -39,6 +39,39 @@ def scrape(url: str) -> Samples | None:
         return None
     return {(s.name, tuple(sorted(s.labels.items()))): float(s.value)
             for family in text_string_to_metric_families(text) for s in family.samples}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class QualityRow:
+    """One model's live quality over one window, as the evaluator exports it."""
+
+    role: str
+    version: str
+    variant: str
+    outcomes: float
+    pr_auc: float | None
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    brier: float | None
+    base_rate: float | None
+
+
+def quality_rows(samples: Samples, window: str) -> list[QualityRow]:
+    """Every model's quality over ``window``: served first, then shadows."""
+    found: dict[tuple[str, str, str], dict[str, float]] = {}
+    prefix = "volstream_quality_"
+    for (name, labels), value in samples.items():
+        fields = dict(labels)
+        if not name.startswith(prefix) or fields.get("window") != window or "bin" in fields:
+            continue
+        key = (fields["role"], fields["model_version"], fields["variant"])
+        found.setdefault(key, {})[name.removeprefix(prefix)] = value
+    names = ("pr_auc", "precision", "recall", "f1", "brier", "base_rate")
+    return [
+        QualityRow(*key, values.get("outcomes", 0.0), *(values.get(n) for n in names))
+        for key, values in sorted(found.items(), key=lambda kv: (kv[0][0] != "served", kv[0]))
+    ]
 
 
 def scrape_all(endpoints: dict[str, str]) -> Snapshot:
@@ -88,8 +121,8 @@ def quantile(before: Samples | None, now: Samples | None, name: str, q: float,
 
 
 def render(before: Snapshot, now: Snapshot) -> Group:
-    """Tables of services, SLOs and lag for the interval between two snapshots."""
-    return Group(_services(before, now), _slos(before, now), _lag(now))
+    """Tables of services, SLOs, lag and live quality for the interval between two snapshots."""
+    return Group(_services(before, now), _slos(before, now), _lag(now), _quality(now))
 
 
 def _ms(seconds: float | None) -> str:
@@ -128,7 +161,39 @@ def _services(before: Snapshot, now: Snapshot) -> Table:
         verdict = "dataset drift" if total(drift, "volstream_drift_dataset_drift") else "no drift"
         age = f"last pass {now.time - last:,.0f} s ago: {verdict}" if last else "no pass yet"
         table.add_row("drift", "up", age, "-", "-")
+    if "evaluator" in s:
+        up = s["evaluator"] is not None
+        outcomes = per_second("evaluator", "volstream_outcomes_total", "outcomes") if up else "-"
+        table.add_row("evaluator", "up" if up else "[red]down[/red]", outcomes, "-", "-")
     return table
+
+
+def _quality(now: Snapshot) -> Table:
+    """Live quality of every model over the shortest window the evaluator exports."""
+    samples = now.services.get("evaluator") or {}
+    windows = sorted({dict(ls)["window"] for (n, ls), _ in samples.items()
+                      if n == "volstream_quality_outcomes"}, key=_window_seconds)  # fmt: skip
+    window = windows[0] if windows else "15m"
+    table = Table("role", "model", "outcomes", "PR-AUC (test)", "precision", "recall", "Brier",
+                  "spike rate", title=f"live quality, last {window} (docs/model.md)")  # fmt: skip
+    for row in quality_rows(samples, window):
+        test = total(samples, "volstream_quality_test_pr_auc", model_version=row.version,
+                     variant=row.variant)  # fmt: skip
+        auc = "-" if row.pr_auc is None else f"{row.pr_auc:.3f} ({test:.3f})"
+        brier = "-" if row.brier is None else f"{row.brier:.4f}"
+        shares = (_share(row.precision), _share(row.recall))
+        table.add_row(row.role, f"{row.version} {row.variant}", f"{row.outcomes:,.0f}", auc,
+                      *shares, brier, _share(row.base_rate))  # fmt: skip
+    return table
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _window_seconds(window: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    return float(window[:-1]) * units.get(window[-1], 1)
 
 
 def _slos(before: Snapshot, now: Snapshot) -> Table:

@@ -80,7 +80,7 @@ def targets_up(port: int) -> bool:
             active = json.loads(r.read())["data"]["activeTargets"]
     except OSError:
         return False
-    return len(active) == 4 and all(t["health"] == "up" for t in active)
+    return len(active) == 5 and all(t["health"] == "up" for t in active)
 
 
 def check_status(ports: dict[str, int]) -> None:
@@ -104,11 +104,13 @@ def check_status(ports: dict[str, int]) -> None:
 
 def test_demo_prometheus_scrapes_every_service_and_every_rule_has_data(tmp_path: Path) -> None:
     tool("prometheus")
-    ports = {name: free_port() for name in ("producer", "consumer", "api", "drift", "prometheus")}
+    services = ("producer", "consumer", "api", "drift", "evaluator", "prometheus")
+    ports = {name: free_port() for name in services}
     env = {**os.environ, "VOLSTREAM_PRODUCER_METRICS_PORT": str(ports["producer"]),
            "VOLSTREAM_CONSUMER_METRICS_PORT": str(ports["consumer"]),
            "VOLSTREAM_API_PORT": str(ports["api"]),
            "VOLSTREAM_DRIFT_METRICS_PORT": str(ports["drift"]),
+           "VOLSTREAM_EVALUATE_METRICS_PORT": str(ports["evaluator"]),
            "VOLSTREAM_DEMO_PROMETHEUS_PORT": str(ports["prometheus"]),
            "VOLSTREAM_TRAIN_DURATION_SECONDS": "1800"}  # fmt: skip
     process = subprocess.Popen(

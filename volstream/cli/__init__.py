@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from volstream.cli import api, consume, demo, drift, kafka, models, produce, status
+from volstream.cli import api, consume, demo, drift, evaluate, kafka, models, produce, status
 from volstream.errors import VolstreamError
 from volstream.logs import setup_logging
 
@@ -48,6 +48,7 @@ app.command("train")(models.train)
 app.add_typer(models.models_app, name="models")
 app.command("api")(api.api)
 app.command("drift")(drift.drift)
+app.command("evaluate")(evaluate.evaluate)
 app.command("status")(status.status)
 app.command("demo")(demo.demo)
 

@@ -21,6 +21,7 @@ from volstream.settings import (
     BrokerSettings,
     ConsumerSettings,
     DriftSettings,
+    EvaluateSettings,
     KafkaSettings,
     ModelSettings,
     ProducerSettings,
@@ -53,7 +54,8 @@ def demo(
     """Run the pipeline on the embedded broker until Ctrl-C.
 
     Trains a model when the registry has none, starts the broker and creates the
-    topics, then runs the consumer, the API, the drift job (a pass a minute), a
+    topics, then runs the consumer, the API, the drift job (a pass a minute), the
+    evaluator (outcomes and live quality), a
     Prometheus with the repository's SLO rules (when `prometheus` is on the PATH)
     and a synthetic producer as child processes, their output prefixed with their
     names.
@@ -67,6 +69,7 @@ def demo(
     # The producer streams the training market on another path: what drift should call normal.
     producer = load(ProducerSettings, rate=rate or training.tick_rate)
     consumer, api, drift = load(ConsumerSettings), load(ApiSettings), load(DriftSettings)
+    evaluator = load(EvaluateSettings)
     ensure_model(load(ModelSettings), training)
     stop = install_stop_handlers()
     supervisor = Supervisor()
@@ -83,9 +86,11 @@ def demo(
             supervisor.start(
                 Child.volstream("drift", ["drift", "--interval", str(DEMO_DRIFT_SECONDS)], env)
             )
+            supervisor.start(Child.volstream("evaluator", ["evaluate"], env))
             api_url = f"http://{api.host}:{api.port}"
             targets = {"producer": producer.metrics_port, "consumer": consumer.metrics_port,
-                       "api": api.port, "drift": drift.metrics_port}  # fmt: skip
+                       "api": api.port, "drift": drift.metrics_port,
+                       "evaluator": evaluator.metrics_port}  # fmt: skip
             prometheus = prometheus_child(Path(workdir), prometheus_port, targets)
             if isinstance(prometheus, Child):
                 supervisor.start(prometheus)
@@ -112,8 +117,10 @@ def demo(
             log.info("demo: API %s (docs %s/docs)", api_url, api_url)
             log.info("demo: metrics at http://127.0.0.1:%d/metrics (producer), "
                      "http://127.0.0.1:%d/metrics (consumer), %s/metrics (API), "
-                     "http://127.0.0.1:%d/metrics (drift)", producer.metrics_port,
-                     consumer.metrics_port, api_url, drift.metrics_port)  # fmt: skip
+                     "http://127.0.0.1:%d/metrics (drift), http://127.0.0.1:%d/metrics "
+                     "(evaluator: live quality from a minute in)", producer.metrics_port,
+                     consumer.metrics_port, api_url, drift.metrics_port,
+                     evaluator.metrics_port)  # fmt: skip
             log.info("demo: a drift pass every %d s; the report at %s/drift/report",
                      DEMO_DRIFT_SECONDS, api_url)  # fmt: skip
             if isinstance(prometheus, Child):

@@ -171,3 +171,62 @@ def models_rollback(registry: Registry = None) -> None:
 
     store = ModelRegistry(load(ModelSettings, registry=registry).registry)
     typer.echo(f"rolled back; current model: {store.rollback().name}")
+
+
+@models_app.command("shadow")
+def models_shadow(
+    version: Annotated[
+        str | None, typer.Argument(help="The challenger to score beside the current version.")
+    ] = None,
+    stop: Annotated[bool, typer.Option("--stop", help="Stop scoring a challenger.")] = False,
+    registry: Registry = None,
+) -> None:
+    """Score a challenger in shadow on the live stream, never served (or --stop it).
+
+    Consumers pick it up within VOLSTREAM_MODEL_FOLLOW_SECONDS; its live quality
+    appears under its own version. Compare with `volstream models compare`.
+    """
+    from volstream.model.registry import ModelRegistry
+
+    if (version is None) == (not stop):
+        raise typer.BadParameter("give a VERSION, or --stop")
+    store = ModelRegistry(load(ModelSettings, registry=registry).registry)
+    shadow = store.set_shadow(None if stop else version)
+    typer.echo(f"shadow model: {shadow.name}" if shadow else "no shadow model")
+
+
+@models_app.command("compare")
+def models_compare(
+    url: Annotated[
+        str | None, typer.Option(help="The evaluator's /metrics; default: on this machine.")
+    ] = None,
+    window: Annotated[str, typer.Option(help="Which quality window, e.g. 15m or 1h.")] = "15m",
+) -> None:
+    """Live quality of every model over a window: the served one, its baseline, a challenger.
+
+    Read from `volstream evaluate`'s metrics; promotion stays a human command
+    (`volstream models promote VERSION`).
+    """
+    from volstream.settings import EvaluateSettings
+    from volstream.status import quality_rows, scrape
+
+    url = url or f"http://127.0.0.1:{load(EvaluateSettings).metrics_port}/metrics"
+    samples = scrape(url)
+    if samples is None:
+        raise typer.BadParameter(f"nothing answers at {url}: is `volstream evaluate` running?",
+                                 param_hint="--url")  # fmt: skip
+    rows = quality_rows(samples, window)
+    if not rows:
+        typer.echo(f"no outcomes in the {window} window yet")
+        return
+    table = Table("role", "version", "variant", "outcomes", "PR-AUC", "precision", "recall", "F1",
+                  "Brier", "base rate", title=f"live quality, last {window}")  # fmt: skip
+    for row in rows:
+        table.add_row(row.role, row.version, row.variant, f"{row.outcomes:,.0f}",
+                      *(_figure(getattr(row, k)) for k in
+                        ("pr_auc", "precision", "recall", "f1", "brier", "base_rate")))  # fmt: skip
+    console.print(table)
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"

@@ -13,6 +13,7 @@ from volstream.settings import (
     ApiSettings,
     ConsumerSettings,
     DriftSettings,
+    EvaluateSettings,
     ProducerSettings,
     load,
 )
@@ -29,8 +30,9 @@ def status(
     consumer: Annotated[str | None, typer.Option(help="Consumer /metrics URL.")] = None,
     api: Annotated[str | None, typer.Option(help="API /metrics URL.")] = None,
     drift: Annotated[str | None, typer.Option(help="Drift job /metrics URL.")] = None,
+    evaluator: Annotated[str | None, typer.Option(help="Evaluator /metrics URL.")] = None,
 ) -> None:
-    """Show the running pipeline: rates, latency percentiles, SLOs, lag per partition.
+    """Show the running pipeline: rates, latency percentiles, SLOs, lag, live model quality.
 
     Reads each service's /metrics (by default on this machine, at the ports the
     settings give, as `make demo` runs them). Ctrl-C stops it.
@@ -42,6 +44,7 @@ def status(
         "consumer": consumer or _local(load(ConsumerSettings).metrics_port),
         "api": api or _local(load(ApiSettings).port),
         "drift": drift or _local(load(DriftSettings).metrics_port),
+        "evaluator": evaluator or _local(load(EvaluateSettings).metrics_port),
     }
     console = Console()
     before = scrape_all(endpoints)

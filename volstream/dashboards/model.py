@@ -1,4 +1,4 @@
-"""The Model & drift dashboard: predictions by version, drift per feature, the API."""
+"""The Model & drift dashboard: predictions by version, live quality, drift per feature, the API."""
 
 from __future__ import annotations
 
@@ -22,10 +22,12 @@ from volstream.dashboards.panels import (
 from volstream.dashboards.slo import PREDICT_LATENCY, REQUESTS
 
 PROBABILITY: Final = "volstream_consumer_prediction_probability"
+MODEL: Final = "{{role}} {{model_version}} {{variant}}"
+SERVED: Final = 'role="served",window="1h"'
 
 
 def model() -> Panel:
-    """Predictions by version and their distribution, drift per feature, API latency, errors."""
+    """Predictions by version, live quality, drift per feature, API latency, errors."""
     sections = {
         "Predictions": [
             timeseries("Predictions by model version", "Predictions published by the stream "
@@ -45,6 +47,47 @@ def model() -> Panel:
             ], "percentunit"),
             table("Models in service", "The model each consumer and the API serve.",
                   "volstream_model_info or volstream_api_model_info"),
+        ],
+        "Live quality (outcomes 60 s after each prediction)": [
+            timeseries("Live PR-AUC by model", "PR-AUC over the last hour of outcomes, for the "
+                       "served model and those in shadow (its baseline, a challenger); dashed "
+                       "levels are each version's figure on its training test part.", [
+                target('volstream_quality_pr_auc{window="1h"}', MODEL),
+                target("volstream_quality_test_pr_auc", "test {{model_version}} {{variant}}"),
+            ], "none"),
+            timeseries("Model minus baseline, live", "The served model's PR-AUC minus its "
+                       "baseline's on the same ticks; below 0 the baseline does better.",
+                       [target("model:quality_pr_auc_minus_baseline", "{{model_version}} "
+                               "{{window}}")], "none", lines=(("red", None), ("green", 0.0))),
+            timeseries("Brier score, live and test", "Mean squared error of the probabilities "
+                       "over the last hour; ModelQualityDrop fires at "
+                       "VOLSTREAM_EVALUATE_BRIER_FACTOR times the test figure.", [
+                target('volstream_quality_brier{window="1h"}', MODEL),
+                target("volstream_quality_test_brier", "test {{model_version}} {{variant}}"),
+            ], "none"),
+            timeseries("Precision, recall, F1 of the served model", "At the model's threshold, "
+                       "over the last hour.", [
+                target(f"volstream_quality_precision{{{SERVED}}}", "precision {{model_version}}"),
+                target(f"volstream_quality_recall{{{SERVED}}}", "recall {{model_version}}"),
+                target(f"volstream_quality_f1{{{SERVED}}}", "F1 {{model_version}}"),
+            ], "percentunit"),
+            bar_gauge("Calibration: observed spike share by predicted bin", "Served model, last "
+                      "hour. Calibrated, a bin's observed share lies within the bin (e.g. 0.1 "
+                      "to 0.2 for bin 0.2).", f"volstream_quality_calibration_observed{{{SERVED}}}",
+                      "bin ≤ {{bin}}", "percentunit"),
+            bar_gauge("Calibration: mean predicted by bin", "The mean probability the served "
+                      "model gave in each bin, to read beside the observed share.",
+                      f"volstream_quality_calibration_predicted{{{SERVED}}}", "bin ≤ {{bin}}",
+                      "percentunit"),
+            bar_gauge("Champion against challenger, last 15 minutes", "PR-AUC of every model "
+                      "scored on the stream over the last 15 minutes: the served one and those "
+                      "in shadow (`volstream models compare` prints every figure).",
+                      'volstream_quality_pr_auc{window="15m"}', MODEL, "none"),
+            timeseries("Spike base rate and outcomes", "Share of spikes among the last hour's "
+                       "outcomes (about 0.1 in the training regime), and outcomes per second.", [
+                target(f"volstream_quality_base_rate{{{SERVED}}}", "base rate {{model_version}}"),
+                target(rate("volstream_outcomes_total", 'role="served"'), "outcomes/s"),
+            ]),
         ],
         "Drift": [
             stat("Drifted features", "Share of the model features whose drift test failed in the "

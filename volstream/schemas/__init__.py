@@ -1,4 +1,4 @@
-"""JSON Schema files of the tick and prediction documents, generated from the structs.
+"""JSON Schema files of the tick, prediction and outcome documents, generated from the structs.
 
 ``make schemas`` (``python -m volstream.schemas``) rewrites them; a test fails
 when a committed file differs from what the structs generate.
@@ -12,15 +12,20 @@ from typing import Any
 
 import msgspec
 
+from volstream.outcomes import Outcome
 from volstream.predictions import Prediction
 from volstream.ticks import Tick
 
 SCHEMA_DIR = Path(__file__).parent
-DOCUMENTS: dict[str, type[msgspec.Struct]] = {"tick": Tick, "prediction": Prediction}
+DOCUMENTS: dict[str, type[msgspec.Struct]] = {
+    "tick": Tick,
+    "prediction": Prediction,
+    "outcome": Outcome,
+}
 
 
 def generate(name: str) -> dict[str, Any]:
-    """The JSON Schema of document ``name`` ("tick" or "prediction")."""
+    """The JSON Schema of document ``name`` ("tick", "prediction" or "outcome")."""
     struct = DOCUMENTS[name]
     schema = msgspec.json.schema(struct)
     return {

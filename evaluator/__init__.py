@@ -1,0 +1,10 @@
+"""The evaluator: realized outcomes of predictions, and live model quality by version.
+
+``volstream evaluate`` reads ``predictions``, waits out each one's horizon,
+labels it with the training label's own code (:mod:`volstream.labels`) and
+publishes one outcome per prediction to ``outcomes`` (:mod:`evaluator.stream`);
+it counts them in sliding windows of event time (:mod:`evaluator.quality`) and
+exports the windows' quality by model version, variant and role
+(:mod:`evaluator.metrics`). :mod:`evaluator.main` restores the windows from
+``outcomes`` on start-up.
+"""
