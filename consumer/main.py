@@ -94,7 +94,7 @@ def build(
     stop: threading.Event | None = None,
     device: DeviceSettings | None = None,
 ) -> StreamConsumer | None:
-    """The model set (waiting for one), then a consumer ready to ``run``; None if stopped."""
+    """The model (waiting for one), then a consumer ready to ``run``; None if stopped."""
     metrics = metrics or build_metrics(registry, kafka.ticks_topic, settings.group)
     tracker = LagTracker(settings.lag_window_seconds, settings.stopped_after_seconds)
     LagCollector(tracker, kafka.ticks_topic, settings.group, registry)
@@ -105,8 +105,8 @@ def build(
         on_failure=lambda problem: metrics.model_reloads.labels("failed").inc(),
     )  # fmt: skip
     register_gpu_metrics(registry)
-    models = follower.wait(stop or threading.Event())
-    if models is None:
+    predictor = follower.wait(stop or threading.Event())
+    if predictor is None:
         return None
     wait_for_broker(kafka)
-    return StreamConsumer(kafka, settings, follower, models, metrics, tracker)
+    return StreamConsumer(kafka, settings, follower, predictor, metrics, tracker)

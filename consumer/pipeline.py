@@ -16,7 +16,7 @@ from confluent_kafka import KafkaError, Message
 
 from volstream.features import N_FEATURES, FeatureEngine
 from volstream.model.inference import ModelInfo
-from volstream.predictions import FeatureVector, Prediction, ShadowScore, encode_predictions
+from volstream.predictions import FeatureVector, Prediction, encode_predictions
 from volstream.ticks import Reject, TickBatch, decode_batch
 
 __all__ = [
@@ -103,12 +103,8 @@ def encode(
     probabilities: npt.NDArray[np.float64],
     info: ModelInfo,
     processed_ms: int,
-    shadows: Sequence[tuple[ModelInfo, npt.NDArray[np.float64]]] = (),
 ) -> list[bytes]:
-    """One prediction document per valid tick, a chunk at a time (see ``ENCODE_CHUNK``).
-
-    ``shadows`` are the models scored beside the served one, with their probabilities.
-    """
+    """One prediction document per valid tick, a chunk at a time (see ``ENCODE_CHUNK``)."""
     ticks, threshold = decoded.ticks, info.threshold
     values: list[bytes] = []
     for start in range(0, len(ticks), ENCODE_CHUNK):
@@ -120,29 +116,14 @@ def encode(
             features[rows].tolist(),
             decoded.partitions[rows].tolist(),
             decoded.offsets[rows].tolist(),
-            _shadow_lists(shadows, rows, len(ticks)),
             strict=True,
         )
         values += encode_predictions([
             Prediction(symbol, event_ms, processed_ms, p, p >= threshold, threshold,
-                       info.version, info.variant, FeatureVector(*row), partition, offset, shadow)
-            for symbol, event_ms, p, row, partition, offset, shadow in columns
+                       info.version, info.variant, FeatureVector(*row), partition, offset)
+            for symbol, event_ms, p, row, partition, offset in columns
         ])  # fmt: skip
     return values
-
-
-def _shadow_lists(
-    shadows: Sequence[tuple[ModelInfo, npt.NDArray[np.float64]]], rows: slice, n: int
-) -> list[list[ShadowScore]]:
-    """Per row of ``rows``, the shadow scores of that tick."""
-    count = len(range(*rows.indices(n)))
-    if not shadows:
-        return [[] for _ in range(count)]
-    per_model = [
-        [ShadowScore(info.version, info.variant, p, info.threshold) for p in scores[rows].tolist()]
-        for info, scores in shadows
-    ]
-    return [list(scores) for scores in zip(*per_model, strict=True)]
 
 
 def dead_letter_headers(

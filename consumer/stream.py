@@ -1,9 +1,9 @@
 """The consumer's batch loop: one group member, its clients, offsets and rebalancing.
 
-One batch, in order: poll → decode → features → inference (the served model and
-those in shadow) → encode → settle the previous batch (acks, then commit) →
-publish. Between two batches the loop follows the registry: a promotion swaps
-the whole model set, so each batch is scored by one version. An offset is committed only after
+One batch, in order: poll → decode → features → inference → encode → settle the
+previous batch (acks, then commit) → publish. Between two batches the loop
+follows the registry: a promotion swaps the model, so each batch is scored by
+one version. An offset is committed only after
 everything before it was acknowledged, so a crash repeats at most the batches
 in hand (at-least-once).
 """
@@ -46,8 +46,8 @@ from volstream.kafka.admin import watermark_consumer
 from volstream.kafka.clients import make_consumer
 from volstream.kafka.outbox import Outbox
 from volstream.lag import peek_event_times
-from volstream.model.inference import ModelInfo
-from volstream.model.serving import ModelSet, RegistryFollower
+from volstream.model.inference import ModelInfo, Predictor
+from volstream.model.serving import RegistryFollower
 from volstream.settings import ConsumerSettings, KafkaSettings
 
 __all__ = ["StreamConsumer"]
@@ -85,14 +85,14 @@ class StreamConsumer:
         kafka: KafkaSettings,
         settings: ConsumerSettings,
         follower: RegistryFollower,
-        models: ModelSet,
+        predictor: Predictor,
         metrics: ConsumerMetrics,
         tracker: LagTracker,
     ) -> None:
         self.kafka, self.settings = kafka, settings
         self.follower, self.metrics, self.tracker = follower, metrics, tracker
-        self.models = models
-        self._show_models()
+        self.predictor = predictor
+        self._show_model()
         self.topic = kafka.ticks_topic
         self.consumer: Consumer = make_consumer(
             kafka, settings.group,
@@ -171,15 +171,15 @@ class StreamConsumer:
         return first + self.consumer.consume(limit, timeout=self.settings.batch_wait_ms / 1000)
 
     def _follow_registry(self) -> None:
-        """Swap in what the registry now asks for, between two batches (each batch one set)."""
-        models = self.follower.poll(self.models)
-        if models is not None:
-            self.models = models
+        """Swap in what the registry now asks for, between two batches (each batch one model)."""
+        predictor = self.follower.poll(self.predictor)
+        if predictor is not None:
+            self.predictor = predictor
             self.metrics.model_reloads.labels("loaded").inc()
-            self._show_models()
+            self._show_model()
 
-    def _show_models(self) -> None:
-        info = self.models.served.info
+    def _show_model(self) -> None:
+        info = self.predictor.info
         self.metrics.model_info.clear()
         self.metrics.model_info.labels(info.version, info.variant, info.backend).set(1)
         self.metrics.model_load_seconds.set(info.load_seconds)
@@ -239,17 +239,16 @@ class StreamConsumer:
         seconds["decode"], t = clock() - t, clock()
         features = compute_features(self.engines, decoded.ticks, decoded.partitions)
         seconds["features"], t = clock() - t, clock()
-        models = self.models
-        probabilities = models.served.predict_proba(features)
-        shadows = [(s.info, s.predict_proba(features)) for s in models.shadows]
+        predictor = self.predictor
+        probabilities = predictor.predict_proba(features)
         seconds["inference"], t = clock() - t, clock()
-        values = encode(decoded, features, probabilities, models.served.info, now_ms, shadows)
+        values = encode(decoded, features, probabilities, predictor.info, now_ms)
         seconds["encode"] = clock() - t
         self.settle()
         t = clock()
         self._send(messages, decoded, values)
         seconds["publish"] = clock() - t
-        self._in_flight = _InFlight(messages, decoded, probabilities, models.served.info, seconds)
+        self._in_flight = _InFlight(messages, decoded, probabilities, predictor.info, seconds)
         if len(messages) < self._batch_limit():  # not under load: latency first, settle now
             self.settle()
 

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from evaluator.metrics import QualityCollector, build_metrics
 from evaluator.quality import QualityWindows
+from evaluator.shadow import ShadowModels
 from evaluator.stream import Evaluator, count_outcomes
 from evaluator.versions import VersionBook
 from volstream.errors import BrokerError
@@ -84,7 +85,8 @@ def build(
     QualityCollector(windows, lock, versions.test_figures, registry)
     check_topics(kafka)
     restored = restore_windows(kafka, windows, lock)
-    evaluator = Evaluator(kafka, settings, versions, metrics, windows, lock)
+    shadows = ShadowModels(model)
+    evaluator = Evaluator(kafka, settings, versions, shadows, metrics, windows, lock)
     evaluator.restored = restored
     return evaluator
 

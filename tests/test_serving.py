@@ -1,4 +1,4 @@
-"""Following the registry: the served set, its shadows, promotions, failures, waiting."""
+"""Following the registry: promotions, failures that keep the old model, waiting for one."""
 
 from __future__ import annotations
 
@@ -33,30 +33,25 @@ def registry(small_registry: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def test_the_baseline_is_scored_in_shadow_beside_the_model(registry: Path) -> None:
-    models = follower(registry).load()
-    version = ModelRegistry(registry).current().name
-    assert models.names == ((version, "model"), (version, "baseline"))
-
-
-def test_a_promotion_and_a_challenger_are_followed(registry: Path) -> None:
+def test_a_promotion_and_a_rollback_are_followed(registry: Path) -> None:
     store = ModelRegistry(registry)
     first = store.current().name
     copy_version(registry, first, "v-second")
     watcher = follower(registry)
-    models = watcher.load()
-    assert watcher.poll(models) is None  # nothing changed
-    store.set_shadow("v-second")
+    served = watcher.load()
+    assert watcher.poll(served) is None  # nothing changed
+    store.set_shadow("v-second")  # a challenger changes nothing of what serves
     time.sleep(0.02)
-    models = watcher.poll(models)
-    assert models is not None
-    assert models.names == ((first, "model"), (first, "baseline"), ("v-second", "model"))
-    store.promote("v-second")  # the challenger becomes the champion: no longer in shadow
+    assert watcher.poll(served) is None
+    store.promote("v-second")
     time.sleep(0.02)
-    models = watcher.poll(models)
-    assert models is not None
-    assert models.names == (("v-second", "model"), ("v-second", "baseline"))
-    assert store.shadow_name() is None
+    served = watcher.poll(served)
+    assert served is not None and served.info.version == "v-second"
+    assert store.shadow_name() is None  # the challenger became the champion
+    store.rollback()
+    time.sleep(0.02)
+    served = watcher.poll(served)
+    assert served is not None and served.info.version == first
 
 
 def test_a_version_that_fails_to_load_leaves_the_old_one_serving(
@@ -68,17 +63,25 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_serving(
     (registry / "v-broken" / "model.txt").write_text("not a model")
     failures: list[str] = []
     watcher = follower(registry, failures)
-    models = watcher.load()
+    served = watcher.load()
     store.promote("v-broken")
     time.sleep(0.02)
     with caplog.at_level("ERROR"):
-        assert watcher.poll(models) is None
+        assert watcher.poll(served) is None
         time.sleep(0.02)
-        assert watcher.poll(models) is None  # said once, not at every look
+        assert watcher.poll(served) is None  # said once, not at every look
     assert len(failures) == 1 and "v-broken" in failures[0]
-    assert [r.message for r in caplog.records if "did not load" in r.message][0].endswith(
-        f"still serving {first}/model, shadow {first}/baseline"
-    )
+    [said] = [r.message for r in caplog.records if "did not load" in r.message]
+    assert said.startswith("the registry changed, but v-broken did not load")
+    assert said.endswith(f"still serving {first}/model")
+
+
+def test_the_current_version_cannot_be_its_own_challenger(registry: Path) -> None:
+    from volstream.errors import ModelError
+
+    store = ModelRegistry(registry)
+    with pytest.raises(ModelError, match="is the current version"):
+        store.set_shadow(store.current().name)
 
 
 def test_a_service_started_before_any_model_waits_for_one(registry: Path, tmp_path: Path) -> None:
@@ -93,4 +96,4 @@ def test_a_service_started_before_any_model_waits_for_one(registry: Path, tmp_pa
     shutil.copytree(registry, empty, dirs_exist_ok=True)
     waiting.join(10)
     assert found and found[0] is not None
-    assert found[0].served.info.version == ModelRegistry(empty).current().name
+    assert found[0].info.version == ModelRegistry(empty).current().name

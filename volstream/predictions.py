@@ -2,9 +2,7 @@
 
 A prediction carries everything a downstream reader needs (the drift job reads
 nothing else): the model that made it, the feature vector it scored, the event
-time of the tick, when it was computed, and where the tick came from. Models
-scored in shadow on the same tick (the baseline, a challenger) ride along in
-``shadow``: marked, never the answer.
+time of the tick, when it was computed, and where the tick came from.
 Its JSON Schema is ``volstream/schemas/prediction.schema.json``.
 """
 
@@ -20,8 +18,7 @@ __all__ = [
     "FeatureVector",
     "Prediction",
     "PredictionHead",
-    "ShadowScore",
-    "decode_head",
+    "decode_heads",
     "decode_prediction",
     "encode_predictions",
 ]
@@ -35,18 +32,7 @@ FeatureVector = msgspec.defstruct(
 Variant = Literal["model", "baseline"]
 
 
-class ShadowScore(msgspec.Struct, frozen=True, gc=False):
-    """A model scored in shadow on the same tick: recorded for live quality, never served."""
-
-    model_version: Annotated[str, msgspec.Meta(description="Registry version that scored it.")]
-    model_variant: Annotated[Variant, msgspec.Meta(description="LightGBM model or baseline rule.")]
-    probability: Annotated[
-        float, msgspec.Meta(ge=0, le=1, description="Its probability of a volatility spike.")
-    ]
-    threshold: Annotated[float, msgspec.Meta(ge=0, le=1, description="Its threshold.")]
-
-
-class Prediction(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
+class Prediction(msgspec.Struct, frozen=True, gc=False):
     """The model's answer for one tick."""
 
     symbol: Annotated[str, msgspec.Meta(min_length=1, description="Instrument id; the key.")]
@@ -69,18 +55,10 @@ class Prediction(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     ]
     source_partition: Annotated[int, msgspec.Meta(ge=0, description="Partition of the tick.")]
     source_offset: Annotated[int, msgspec.Meta(ge=0, description="Offset of the tick.")]
-    shadow: Annotated[
-        list[ShadowScore],
-        msgspec.Meta(description="Models scored in shadow on this tick; never the answer."),
-    ] = []
-
-
-class _LogReturn(msgspec.Struct, frozen=True, gc=False):
-    log_return: float
 
 
 class PredictionHead(msgspec.Struct, frozen=True, gc=False):
-    """What an outcome needs of a prediction; decoding it skips the other features."""
+    """What an outcome needs of a prediction (the models in shadow score its features)."""
 
     symbol: str
     event_time_ms: int
@@ -88,14 +66,14 @@ class PredictionHead(msgspec.Struct, frozen=True, gc=False):
     threshold: float
     model_version: str
     model_variant: Variant
-    features: _LogReturn
+    features: FeatureVector  # type: ignore[valid-type]
     source_partition: int
     source_offset: int
-    shadow: list[ShadowScore] = []
 
 
 _decoder = msgspec.json.Decoder(Prediction)
 _head_decoder = msgspec.json.Decoder(PredictionHead)
+_heads_decoder = msgspec.json.Decoder(list[PredictionHead])
 _encoder = msgspec.json.Encoder()
 
 
@@ -111,6 +89,20 @@ def decode_prediction(payload: bytes) -> Prediction:
     return _decoder.decode(payload)
 
 
-def decode_head(payload: bytes) -> PredictionHead:
-    """The fields of a prediction that its outcome needs (raises ``msgspec.DecodeError``)."""
-    return _head_decoder.decode(payload)
+def decode_heads(payloads: list[bytes]) -> list[PredictionHead | None]:
+    """What an outcome needs of each prediction; None for a payload that is not one.
+
+    The payloads are decoded as one JSON array (one call instead of one per record),
+    and one by one only when that fails.
+    """
+    try:
+        return list(_heads_decoder.decode(b"[" + b",".join(payloads) + b"]"))
+    except msgspec.DecodeError:
+        return [_head_or_none(payload) for payload in payloads]
+
+
+def _head_or_none(payload: bytes) -> PredictionHead | None:
+    try:
+        return _head_decoder.decode(payload)
+    except msgspec.DecodeError:
+        return None

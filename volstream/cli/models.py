@@ -183,8 +183,9 @@ def models_shadow(
 ) -> None:
     """Score a challenger in shadow on the live stream, never served (or --stop it).
 
-    Consumers pick it up within VOLSTREAM_MODEL_FOLLOW_SECONDS; its live quality
-    appears under its own version. Compare with `volstream models compare`.
+    The evaluator scores it on every prediction's features from within
+    VOLSTREAM_MODEL_FOLLOW_SECONDS; its live quality appears under its own
+    version. Compare with `volstream models compare`.
     """
     from volstream.model.registry import ModelRegistry
 
