@@ -38,7 +38,12 @@ from volstream.kafka.outbox import Outbox
 from volstream.kafka.reading import read_to_end
 from volstream.labels import HorizonTracker
 from volstream.outcomes import ModelOutcome, Outcome, decode_outcome, encode_outcomes
-from volstream.predictions import PredictionHead, decode_heads
+from volstream.predictions import (
+    FullPredictionHead,
+    LabelFeatures,
+    PredictionHead,
+    decode_heads,
+)
 from volstream.settings import EvaluateSettings, KafkaSettings
 
 __all__ = ["Evaluator"]
@@ -201,7 +206,13 @@ class Evaluator:
         if offsets[0] <= state.judged_through:  # published before a restart, not committed
             records = [r for r, o in zip(records, offsets, strict=True) if o > state.judged_through]
             offsets = offsets[len(offsets) - len(records) :]
-        heads = decode_heads([record.value() or b"" for record in records])
+        payloads = [record.value() or b"" for record in records]
+        # What the label and the baseline rule read, unless a LightGBM model in shadow (a
+        # challenger, or the model beside a served baseline) reads every feature.
+        full = self.shadows.challenger() is not None
+        heads = decode_heads(payloads, full)
+        if not full and any(h and h.model_variant == "baseline" for h in heads):
+            heads = decode_heads(payloads, full=True)
         kept_offsets, kept = _new_ticks(offsets, heads, state.newest_source)
         if len(kept) < len(heads):
             undecodable = heads.count(None)
@@ -213,7 +224,7 @@ class Evaluator:
         state.tracker.add(
             np.array([symbols.setdefault(h.symbol, len(symbols)) for h in kept], dtype=np.int64),
             np.array([h.event_time_ms for h in kept], dtype=np.int64),
-            np.array([h.features.log_return for h in kept], dtype=np.float64),  # type: ignore[attr-defined]
+            np.array([h.features.log_return for h in kept], dtype=np.float64),
         )
 
     def _judge(self, state: PartitionState, now_ms: int, counts: Counts) -> list[Outcome]:
@@ -256,8 +267,11 @@ class Evaluator:
             shadows = self.shadows.beside(version, variant)
             if not shadows:
                 continue
+            group = [heads[row] for row in rows]
+            carried = _carried(group)
+            shadows = [p for p in shadows if set(self.shadows.reads(p)) <= carried]
             read = {name for predictor in shadows for name in self.shadows.reads(predictor)}
-            features = _feature_matrix([heads[row] for row in rows], read)
+            features = _feature_matrix(group, read)
             for predictor in shadows:
                 info = predictor.info
                 self._label(column, ModelKey(info.version, info.variant, "shadow"), info.threshold,
@@ -454,3 +468,10 @@ def _feature_matrix(heads: list[PredictionHead], read: set[str]) -> FloatArray:
     for name in read:
         matrix[:, FEATURE_NAMES.index(name)] = [getattr(h.features, name) for h in heads]
     return matrix
+
+
+def _carried(heads: list[PredictionHead]) -> set[str]:
+    """The features these predictions were decoded with (all, or the label's)."""
+    if all(isinstance(head, FullPredictionHead) for head in heads):
+        return set(FEATURE_NAMES)
+    return set(LabelFeatures.__struct_fields__)

@@ -8,7 +8,7 @@ Its JSON Schema is ``volstream/schemas/prediction.schema.json``.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -17,6 +17,8 @@ from volstream.features import FEATURE_NAMES
 __all__ = [
     "FeatureVector",
     "Prediction",
+    "FullPredictionHead",
+    "LabelFeatures",
     "PredictionHead",
     "decode_heads",
     "decode_prediction",
@@ -57,8 +59,15 @@ class Prediction(msgspec.Struct, frozen=True, gc=False):
     source_offset: Annotated[int, msgspec.Meta(ge=0, description="Offset of the tick.")]
 
 
+class LabelFeatures(msgspec.Struct, frozen=True, gc=False):
+    """The features the label and the baseline rule read; decoding skips the others."""
+
+    log_return: float
+    rv_60s: float
+
+
 class PredictionHead(msgspec.Struct, frozen=True, gc=False):
-    """What an outcome needs of a prediction (the models in shadow score its features)."""
+    """What an outcome needs of a prediction: ``features`` all of them, or LabelFeatures."""
 
     symbol: str
     event_time_ms: int
@@ -66,14 +75,25 @@ class PredictionHead(msgspec.Struct, frozen=True, gc=False):
     threshold: float
     model_version: str
     model_variant: Variant
-    features: FeatureVector  # type: ignore[valid-type]
+    features: LabelFeatures
     source_partition: int
     source_offset: int
 
 
+class FullPredictionHead(PredictionHead, frozen=True, gc=False):
+    """The same, with every feature (for a LightGBM model scored in shadow)."""
+
+    features: FeatureVector  # type: ignore[valid-type]
+
+
 _decoder = msgspec.json.Decoder(Prediction)
-_head_decoder = msgspec.json.Decoder(PredictionHead)
-_heads_decoder = msgspec.json.Decoder(list[PredictionHead])
+_head_decoders: dict[bool, tuple[msgspec.json.Decoder[Any], msgspec.json.Decoder[Any]]] = {
+    False: (msgspec.json.Decoder(PredictionHead), msgspec.json.Decoder(list[PredictionHead])),
+    True: (
+        msgspec.json.Decoder(FullPredictionHead),
+        msgspec.json.Decoder(list[FullPredictionHead]),
+    ),
+}
 _encoder = msgspec.json.Encoder()
 
 
@@ -89,20 +109,24 @@ def decode_prediction(payload: bytes) -> Prediction:
     return _decoder.decode(payload)
 
 
-def decode_heads(payloads: list[bytes]) -> list[PredictionHead | None]:
-    """What an outcome needs of each prediction; None for a payload that is not one.
+def decode_heads(payloads: list[bytes], full: bool = False) -> list[PredictionHead | None]:
+    """What an outcome needs of each prediction (every feature if ``full``); None for a
+    payload that is not a prediction.
 
     The payloads are decoded as one JSON array (one call instead of one per record),
     and one by one only when that fails.
     """
+    one, many = _head_decoders[full]
     try:
-        return list(_heads_decoder.decode(b"[" + b",".join(payloads) + b"]"))
+        return list(many.decode(b"[" + b",".join(payloads) + b"]"))
     except msgspec.DecodeError:
-        return [_head_or_none(payload) for payload in payloads]
+        return [_or_none(one, payload) for payload in payloads]
 
 
-def _head_or_none(payload: bytes) -> PredictionHead | None:
+def _or_none(
+    decoder: msgspec.json.Decoder[PredictionHead], payload: bytes
+) -> PredictionHead | None:
     try:
-        return _head_decoder.decode(payload)
+        return decoder.decode(payload)
     except msgspec.DecodeError:
         return None

@@ -12,6 +12,7 @@ import urllib.request
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -21,7 +22,13 @@ from volstream.model.registry import ModelRegistry
 from volstream.model.training import future_volatility, open_history, replay_history
 from volstream.outcomes import Outcome, decode_outcome
 from volstream.predictions import decode_prediction
-from volstream.settings import EvaluateSettings, KafkaSettings, ModelSettings, TrainSettings
+from volstream.settings import (
+    ConsumerSettings,
+    EvaluateSettings,
+    KafkaSettings,
+    ModelSettings,
+    TrainSettings,
+)
 
 from ..kafka_helpers import read_all
 from ..process_helpers import wait_for
@@ -121,6 +128,35 @@ def test_a_challenger_in_shadow_is_judged_under_its_own_version(
                                                 {**labels, "model_version": version, "role": role})
               for version, role in ((champion, "served"), ("v-challenger", "shadow"))}  # fmt: skip
     assert judged[champion] == judged["v-challenger"] == len(outcomes)
+
+
+def test_a_served_baseline_is_judged_beside_its_lightgbm_model(
+    kafka: KafkaSettings, small_registry: Path
+) -> None:
+    import lightgbm as lgb
+    import msgspec
+
+    from consumer.main import run as consume_with
+
+    count = 12_000
+    produce_synthetic(kafka, count, symbols="10", rate=80, speed=1000, seed=7)
+    model = ModelSettings(registry=small_registry, variant="baseline")
+    settings = ConsumerSettings(metrics_port=0, stop_at_end=True, group="baseline-served")
+    consume_with(kafka, settings, model, threading.Event())
+    run_evaluator(kafka, small_registry)
+    outcomes = read_outcomes(kafka, len(judged_predictions(kafka, count)))
+    features = {
+        (m.partition(), m.offset()): msgspec.structs.astuple(decode_prediction(m.value()).features)
+        for m in read_all(kafka, kafka.predictions_topic, count)
+    }  # fmt: skip
+    version = ModelRegistry(small_registry).current()
+    booster = lgb.Booster(model_file=str(version.model_file))
+    rows = [features[(o.prediction_partition, o.prediction_offset)] for o in outcomes]
+    expected = booster.predict(np.array(rows))
+    assert [[(m.model_variant, m.role) for m in o.models] for o in outcomes[:1]] == [
+        [("baseline", "served"), ("model", "shadow")]
+    ]
+    assert [o.models[1].probability for o in outcomes] == pytest.approx(expected, abs=1e-12)
 
 
 def test_a_restart_after_kill_9_loses_no_outcome_and_counts_none_twice(
