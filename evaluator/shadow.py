@@ -68,9 +68,8 @@ class ShadowModels:
             version, variant = model
             settings = self.settings.model_copy(update={"version": version, "variant": variant})
             try:
-                self._predictors[model] = load_predictor(
-                    settings, load(DeviceSettings, device="cpu")
-                )
+                cpu = load(DeviceSettings, device="cpu")  # beside the served model, not in its way
+                self._predictors[model] = load_predictor(settings, cpu, purpose="shadow")
             except VolstreamError as e:
                 log.error("cannot score %s/%s in shadow: %s", version, variant, e)
                 self._predictors[model] = None

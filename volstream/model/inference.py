@@ -162,8 +162,12 @@ class BaselinePredictor:
         return float(self._rule.predict_proba(np.array([row]))[0])
 
 
-def load_predictor(settings: ModelSettings, device: DeviceSettings | None = None) -> Predictor:
+def load_predictor(
+    settings: ModelSettings, device: DeviceSettings | None = None, purpose: str = "serving"
+) -> Predictor:
     """The predictor the settings ask for; :class:`ModelError` with one line if it cannot be.
+
+    ``purpose`` says what it is loaded for, in the log line ("serving", "shadow").
 
     ``device`` (``VOLSTREAM_DEVICE``) places the LightGBM model: ``cpu``; ``cuda``
     (a start-up error without a usable GPU); ``auto``, the GPU for batches of
@@ -187,8 +191,8 @@ def load_predictor(settings: ModelSettings, device: DeviceSettings | None = None
     predictor.info = replace(predictor.info, load_seconds=time.perf_counter() - started)
     info = predictor.info
     log.info(
-        "serving model %s (%s, %s) threshold %.4f, loaded in %.3f s",
-        info.version, info.variant, info.backend, info.threshold, info.load_seconds,
+        "%s model %s (%s, %s) threshold %.4f, loaded in %.3f s",
+        purpose, info.version, info.variant, info.backend, info.threshold, info.load_seconds,
     )  # fmt: skip
     return predictor
 
