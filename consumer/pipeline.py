@@ -15,6 +15,7 @@ import numpy.typing as npt
 from confluent_kafka import KafkaError, Message
 
 from volstream.features import N_FEATURES, FeatureEngine
+from volstream.kafka.clients import PARTITION_EOF
 from volstream.model.inference import ModelInfo
 from volstream.predictions import FeatureVector, Prediction, encode_predictions
 from volstream.ticks import Reject, TickBatch, decode_batch
@@ -30,7 +31,6 @@ __all__ = [
 ]
 
 IntArray = npt.NDArray[np.int64]
-PARTITION_EOF = KafkaError._PARTITION_EOF  # noqa: SLF001 - librdkafka's name for it
 # Python objects for 1,000 predictions are built, encoded and freed while still in the CPU
 # cache; all 10,000 of a batch at once fell out of it (docs/benchmarks.md).
 ENCODE_CHUNK: Final = 1000

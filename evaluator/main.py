@@ -14,10 +14,11 @@ import msgspec
 from confluent_kafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
+from evaluator.judge import count, counts_of
 from evaluator.metrics import QualityCollector, build_metrics
 from evaluator.quality import QualityWindows
 from evaluator.shadow import ShadowModels
-from evaluator.stream import Evaluator, count_outcomes
+from evaluator.stream import Evaluator
 from evaluator.versions import VersionBook
 from volstream.errors import BrokerError
 from volstream.kafka.admin import wait_for_broker, watermark_consumer
@@ -128,7 +129,7 @@ def restore_windows(kafka: KafkaSettings, windows: QualityWindows, lock: threadi
         for records in read_to_end(reader, topic, starts, kafka.timeout_seconds):
             outcomes = [decode_outcome(r.value() or b"") for r in records]
             recent = [o for o in outcomes if o.label_time_ms >= since_ms]
-            count_outcomes(windows, lock, recent)
+            count(windows, lock, counts_of(recent))
             restored += len(recent)
     except msgspec.DecodeError as e:
         raise BrokerError(f"{topic} holds a record that is not an outcome: {e}") from e

@@ -23,27 +23,20 @@ from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
-import numpy.typing as npt
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
-from msgspec.structs import astuple
 
+from evaluator.judge import Counts, Judge, count
 from evaluator.metrics import EvaluatorMetrics
-from evaluator.quality import ModelKey, QualityWindows
+from evaluator.quality import QualityWindows
 from evaluator.shadow import ShadowModels
 from evaluator.versions import VersionBook
-from volstream.features import FEATURE_NAMES
 from volstream.kafka.admin import watermark_consumer
-from volstream.kafka.clients import make_consumer
+from volstream.kafka.clients import PARTITION_EOF, make_consumer
 from volstream.kafka.outbox import Outbox
 from volstream.kafka.reading import read_to_end
 from volstream.labels import HorizonTracker
-from volstream.outcomes import ModelOutcome, Outcome, decode_outcome, encode_outcomes
-from volstream.predictions import (
-    FullPredictionHead,
-    LabelFeatures,
-    PredictionHead,
-    decode_heads,
-)
+from volstream.outcomes import Outcome, decode_outcome, encode_outcomes
+from volstream.predictions import PredictionHead, decode_heads
 from volstream.settings import EvaluateSettings, KafkaSettings
 
 __all__ = ["Evaluator"]
@@ -54,25 +47,6 @@ POLL_SECONDS: Final = 0.2
 FETCH_TUNING: Final = {"fetch.wait.max.ms": 100, "max.partition.fetch.bytes": 4_194_304}
 COMPACT_AFTER: Final = 100_000  # taken predictions dropped from the lists in one go
 TAIL_RECORDS: Final = 1000  # outcomes read back per partition on assignment
-PARTITION_EOF = -191  # KafkaError._PARTITION_EOF
-
-
-FloatArray = npt.NDArray[np.float64]
-#: Per model judged in a batch: its key, label times, labels, probabilities and threshold.
-Counts = list[
-    tuple[ModelKey, npt.NDArray[np.int64], npt.NDArray[np.bool_], npt.NDArray[np.float64], float]
-]
-
-
-@dataclass(frozen=True)
-class Column:
-    """Predictions of one served version being judged: rows, what happened, and where to put it."""
-
-    rows: list[int]
-    realized: FloatArray
-    label_times: npt.NDArray[np.int64]
-    judged: list[list[ModelOutcome]]
-    counts: Counts
 
 
 @dataclass
@@ -122,8 +96,7 @@ class Evaluator:
         windows: QualityWindows,
         lock: threading.Lock,
     ) -> None:
-        self.kafka, self.settings, self.versions = kafka, settings, versions
-        self.shadows = shadows
+        self.kafka, self.settings, self.shadows = kafka, settings, shadows
         self.metrics, self.windows, self.lock = metrics, windows, lock
         self.topic = kafka.predictions_topic
         self.horizon_ms = int(settings.horizon_seconds * 1000)
@@ -133,8 +106,8 @@ class Evaluator:
         )  # fmt: skip
         self.reader = watermark_consumer(kafka)
         self.outbox = Outbox(kafka)
+        self.judge = Judge(versions, shadows, self.horizon_ms, metrics)
         self.states: dict[int, PartitionState] = {}
-        self._levels: dict[str, float] = {}  # each version's label level, once found
         self.at_end: set[int] = set()
         self.published = 0
         self.restored = 0  # outcomes counted into the windows at start-up
@@ -234,7 +207,7 @@ class Evaluator:
             return []
         volatility = state.tracker.take(closed)
         offsets, heads = state.take(closed)
-        models = self._models(heads, volatility, counts)
+        models = self.judge.models(heads, volatility, counts)
         horizon_ms, horizon_seconds = self.horizon_ms, self.settings.horizon_seconds
         partition = state.partition
         outcomes = [
@@ -248,77 +221,15 @@ class Evaluator:
         state.judged_through = offsets[-1]
         return outcomes
 
-    def _models(
-        self, heads: list[PredictionHead], volatility: npt.NDArray[np.float64], counts: Counts
-    ) -> list[list[ModelOutcome]]:
-        """Per prediction: the served model's realized label, then each shadow's.
-
-        The models in shadow score together the predictions of one served version
-        (nearly always the whole batch), from the features each prediction carries.
-        """
-        judged: list[list[ModelOutcome]] = [[] for _ in heads]
-        for (version, variant), rows in _by_served(heads).items():
-            realized = volatility[rows]
-            label_times = np.array([heads[r].event_time_ms for r in rows]) + self.horizon_ms
-            column = Column(rows, realized, label_times, judged, counts)
-            probabilities = np.array([heads[row].probability for row in rows])
-            self._label(column, ModelKey(version, variant, "served"), heads[rows[0]].threshold,
-                        probabilities)  # fmt: skip
-            shadows = self.shadows.beside(version, variant)
-            if not shadows:
-                continue
-            group = [heads[row] for row in rows]
-            carried = _carried(group)
-            shadows = [p for p in shadows if set(self.shadows.reads(p)) <= carried]
-            read = {name for predictor in shadows for name in self.shadows.reads(predictor)}
-            features = _feature_matrix(group, read)
-            for predictor in shadows:
-                info = predictor.info
-                self._label(column, ModelKey(info.version, info.variant, "shadow"), info.threshold,
-                            predictor.predict_proba(features))  # fmt: skip
-        return judged
-
-    def _label(
-        self, column: Column, key: ModelKey, threshold: float, probabilities: FloatArray
-    ) -> None:
-        """One model's outcome for each row of ``column``, labelled by its version's level."""
-        level = self._level(key.version)
-        if level is None:
-            return
-        labels = column.realized > level
-        column.counts.append((key, column.label_times, labels, probabilities, threshold))
-        version, variant, role = key
-        outcomes = [
-            ModelOutcome(version, variant, role, probability, threshold, level, label)  # type: ignore[arg-type]
-            for probability, label in zip(probabilities.tolist(), labels.tolist(), strict=True)
-        ]
-        judged = column.judged
-        for row, outcome in zip(column.rows, outcomes, strict=True):
-            judged[row].append(outcome)
-
-    def _level(self, version: str) -> float | None:
-        level = self._levels.get(version)
-        if level is None:
-            level = self.versions.level(version)
-            if level is None:
-                self.metrics.unknown_versions.inc()
-            else:
-                self._levels[version] = level
-        return level
-
     def _count(self, outcomes: list[Outcome], counts: Counts, now_ms: int) -> None:
         """Outcomes published: into the windows and the counters."""
         if not outcomes:
             return
-        with self.lock:
-            for key, times, labels, probabilities, threshold in counts:
-                self.windows.add(key, times, labels, probabilities, threshold)
-        for key, times, *_ in counts:
-            self.metrics.outcomes.labels(*key).inc(len(times))
+        count(self.windows, self.lock, counts, self.metrics)
         self.published += len(outcomes)
-        delays = [(now_ms - o.event_time_ms) / 1000 for o in outcomes]
-        self.metrics.label_delay.observe_many(np.array(delays))
-        self.metrics.last_outcome.set(max(o.label_time_ms for o in outcomes) / 1000)
+        event_ms = np.array([o.event_time_ms for o in outcomes], dtype=np.int64)
+        self.metrics.label_delay.observe_many((now_ms - event_ms) / 1000)
+        self.metrics.last_outcome.set((int(event_ms.max()) + self.horizon_ms) / 1000)
         self.metrics.pending.set(sum(s.waiting for s in self.states.values()))
 
     def _commit(self, partitions: list[int], asynchronous: bool = True) -> None:
@@ -388,54 +299,6 @@ class Evaluator:
         self.outbox.close()
 
 
-def count_outcomes(
-    windows: QualityWindows,
-    lock: threading.Lock,
-    outcomes: list[Outcome],
-    metrics: EvaluatorMetrics | None = None,
-) -> None:
-    """Count outcomes in the quality windows, one series per model (and in the counters).
-
-    Models are taken by position (the served one, then each shadow), which within a
-    batch are nearly always the same models: one array per position, split by model
-    only where they differ.
-    """
-    width = max((len(o.models) for o in outcomes), default=0)
-    for position in range(width):
-        judged = [(o.label_time_ms, o.models[position]) for o in outcomes
-                  if len(o.models) > position]  # fmt: skip
-        by_model: dict[ModelKey, list[tuple[int, ModelOutcome]]] = {}
-        first = judged[0][1]
-        same = all(m.model_version == first.model_version and m.model_variant ==
-                   first.model_variant and m.role == first.role for _, m in judged)  # fmt: skip
-        if same:
-            by_model[ModelKey(first.model_version, first.model_variant, first.role)] = judged
-        else:
-            for time_ms, model in judged:
-                key = ModelKey(model.model_version, model.model_variant, model.role)
-                by_model.setdefault(key, []).append((time_ms, model))
-        with lock:
-            for key, rows in by_model.items():
-                times = np.array([t for t, _ in rows], dtype=np.int64)
-                labels = np.array([m.label for _, m in rows], dtype=np.bool_)
-                probabilities = np.array([m.probability for _, m in rows])
-                windows.add(key, times, labels, probabilities, rows[0][1].threshold)
-        if metrics is not None:
-            for key, rows in by_model.items():
-                metrics.outcomes.labels(*key).inc(len(rows))
-
-
-def _by_served(heads: list[PredictionHead]) -> dict[tuple[str, str], list[int]]:
-    """Row numbers of the predictions of each served version and variant."""
-    served = [(h.model_version, h.model_variant) for h in heads]
-    if len(set(served)) == 1:
-        return {served[0]: list(range(len(heads)))}
-    groups: dict[tuple[str, str], list[int]] = {}
-    for row, key in enumerate(served):
-        groups.setdefault(key, []).append(row)
-    return groups
-
-
 def _new_ticks(
     offsets: list[int], heads: list[PredictionHead | None], newest: dict[int, int]
 ) -> tuple[list[int], list[PredictionHead]]:
@@ -458,20 +321,3 @@ def _new_ticks(
             kept_offsets.append(offset)
             kept.append(head)
     return kept_offsets, kept
-
-
-def _feature_matrix(heads: list[PredictionHead], read: set[str]) -> FloatArray:
-    """The feature rows of ``heads``; only the columns in ``read`` filled (the rest NaN)."""
-    if len(read) == len(FEATURE_NAMES):
-        return np.array([astuple(head.features) for head in heads])
-    matrix = np.full((len(heads), len(FEATURE_NAMES)), np.nan)
-    for name in read:
-        matrix[:, FEATURE_NAMES.index(name)] = [getattr(h.features, name) for h in heads]
-    return matrix
-
-
-def _carried(heads: list[PredictionHead]) -> set[str]:
-    """The features these predictions were decoded with (all, or the label's)."""
-    if all(isinstance(head, FullPredictionHead) for head in heads):
-        return set(FEATURE_NAMES)
-    return set(LabelFeatures.__struct_fields__)

@@ -17,6 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Group
 from rich.table import Table
 
+from volstream.settings import duration_ms
+
 __all__ = ["QualityRow", "Snapshot", "quality_rows", "render", "scrape", "scrape_all"]
 
 HEALTH: Final = {0: "ok", 1: "warning", 2: "stalled", 3: "stopped"}
@@ -172,7 +174,7 @@ def _quality(now: Snapshot) -> Table:
     """Live quality of every model over the shortest window the evaluator exports."""
     samples = now.services.get("evaluator") or {}
     windows = sorted({dict(ls)["window"] for (n, ls), _ in samples.items()
-                      if n == "volstream_quality_outcomes"}, key=_window_seconds)  # fmt: skip
+                      if n == "volstream_quality_outcomes"}, key=duration_ms)  # fmt: skip
     window = windows[0] if windows else "15m"
     table = Table("role", "model", "outcomes", "PR-AUC (test)", "precision", "recall", "Brier",
                   "spike rate", title=f"live quality, last {window} (docs/model.md)")  # fmt: skip
@@ -189,11 +191,6 @@ def _quality(now: Snapshot) -> Table:
 
 def _share(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
-
-
-def _window_seconds(window: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    return float(window[:-1]) * units.get(window[-1], 1)
 
 
 def _slos(before: Snapshot, now: Snapshot) -> Table:

@@ -19,6 +19,7 @@ __all__ = [
     "CONSUMER_DEFAULTS",
     "CONSUMER_REQUIRED",
     "LIBRDKAFKA_LOG",
+    "PARTITION_EOF",
     "PRODUCER_DEFAULTS",
     "PRODUCER_REQUIRED",
     "make_consumer",
@@ -26,6 +27,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+PARTITION_EOF: Final = KafkaError._PARTITION_EOF  # noqa: SLF001 - librdkafka's name for it
 LIBRDKAFKA_LOG = logging.getLogger("volstream.librdkafka")  # every client logs here
 for _logger in (log, LIBRDKAFKA_LOG):
     _logger.addFilter(RepeatFilter())  # a broker that is down is said once per 30 s
