@@ -1,7 +1,7 @@
 """The API application: FastAPI for the documented routes, a lean front for the hot ones.
 
-The ASGI stack, outermost first: :class:`~api.hot.HotRoutes` (answers the
-prediction routes and records their request metrics), :class:`~api.metrics.RequestMetrics`
+The ASGI stack, outermost first: :class:`~volstream.api.hot.HotRoutes` (answers the
+prediction routes and records their request metrics), :class:`~volstream.api.metrics.RequestMetrics`
 (request metrics of every other route), FastAPI (everything else, and the
 OpenAPI document of everything, ``/predict`` included).
 """
@@ -26,12 +26,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import volstream
-from api.history import Invocation, InvocationLog, ModelStats
-from api.hot import HotRoutes
-from api.latest import LatestPredictions
-from api.metrics import ERROR_KEY, ApiMetrics, ASGIApp, RequestMetrics, build_api_metrics
-from api.schemas import openapi_components
-from api.service import ModelHolder, PredictionService, Reply
+from volstream.api.history import Invocation, InvocationLog, ModelStats
+from volstream.api.hot import HotRoutes
+from volstream.api.latest import LatestPredictions
+from volstream.api.metrics import ERROR_KEY, ApiMetrics, ASGIApp, RequestMetrics, build_api_metrics
+from volstream.api.schemas import openapi_components
+from volstream.api.service import ModelHolder, PredictionService, Reply
 from volstream.drift_files import LATEST_HTML, LATEST_JSON
 from volstream.errors import VolstreamError
 from volstream.settings import ApiSettings, DriftSettings, KafkaSettings, ModelSettings

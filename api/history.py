@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 __all__ = ["Invocation", "InvocationLog", "ModelStats"]
 
 
-@dataclass(slots=True)  # not frozen: a frozen __init__ costs 3x, on every request
+@dataclass(slots=True)  # not frozen: a frozen __init__ is slower, and runs on every request
 class Invocation:
     """One call of a prediction endpoint."""
 

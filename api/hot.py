@@ -1,10 +1,10 @@
 """The hot routes, answered before FastAPI's router sees the request.
 
 FastAPI's routing, dependency and validation layers cost more than a one-row
-LightGBM prediction: through them the API managed about 2,900 requests/s here,
-and FastAPI's ceiling on an empty route is about 6,000/s (docs/benchmarks.md).
+LightGBM prediction, and cap a route's rate well below what the model allows
+(docs/benchmarks.md, API).
 ``POST /predict`` and ``GET /predict/{symbol}`` are matched here and answered
-with the same :class:`~api.service.PredictionService` the FastAPI routes use;
+with the same :class:`~volstream.api.service.PredictionService` the FastAPI routes use;
 every other request, ``/docs`` included, goes on to FastAPI.
 """
 
@@ -14,8 +14,8 @@ import time
 from collections.abc import Coroutine
 from typing import Any, Final
 
-from api.metrics import ERROR_KEY, ASGIApp, Receive, RequestMetrics, Scope, Send
-from api.service import PredictionService, Reply, error_reply
+from volstream.api.metrics import ERROR_KEY, ASGIApp, Receive, RequestMetrics, Scope, Send
+from volstream.api.service import PredictionService, Reply, error_reply
 
 __all__ = ["BodyTooLarge", "HotRoutes", "read_body", "send_reply"]
 

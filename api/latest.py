@@ -21,8 +21,8 @@ __all__ = ["LatestPredictions"]
 
 log = logging.getLogger(__name__)
 # A served prediction may lag the stream by up to this much. Tansu holds every fetch this
-# long and lists each batch the partition stores to answer it: at the consumer's 10 ms the
-# tail fetched 50 times more often and cost the embedded broker CPU the pipeline needs.
+# long and lists each batch the partition stores to answer it: fetching the tail as often as
+# the consumer does would cost the embedded broker CPU the pipeline needs.
 TAIL_FETCH_WAIT_MS = 500
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import uvicorn
 
-from api.app import create_app
+from volstream.api.app import create_app
 from volstream.errors import ConfigError
 from volstream.settings import ApiSettings, KafkaSettings, ModelSettings
 
@@ -64,8 +64,10 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as e:
         sock.close()
         if e.errno == errno.EADDRINUSE:
-            raise ConfigError(f"API port {port} is already in use; choose another") from e
-        raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror}") from e
+            msg = f"API port {port} is already in use; choose another"
+            raise ConfigError(msg) from e
+        msg = f"cannot listen on {host}:{port}: {e.strerror}"
+        raise ConfigError(msg) from e
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock

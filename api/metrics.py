@@ -103,7 +103,7 @@ def build_api_metrics(registry: CollectorRegistry) -> ApiMetrics:
 class RequestMetrics:
     """ASGI middleware that counts, times and classifies every HTTP request.
 
-    :class:`~api.hot.HotRoutes` calls :meth:`record` itself for the routes it
+    :class:`~volstream.api.hot.HotRoutes` calls :meth:`record` itself for the routes it
     answers, which spares the hot path this middleware's wrapper of ``send``.
     """
 

@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 import msgspec
 import numpy as np
 
-from api.history import Invocation, InvocationLog
-from api.latest import LatestPredictions
-from api.metrics import ApiMetrics
-from api.schemas import (
+from volstream.api.history import Invocation, InvocationLog
+from volstream.api.latest import LatestPredictions
+from volstream.api.metrics import ApiMetrics
+from volstream.api.schemas import (
     ErrorResponse,
     PredictRequest,
     PredictResponse,

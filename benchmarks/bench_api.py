@@ -34,12 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.common import fresh_topics, row
-from consumer.main import run as consume
-from producer.main import run as produce
+from volstream.consumer.main import run as consume
 from volstream.features import FEATURE_NAMES
 from volstream.kafka.embedded import EmbeddedBroker, free_port
 from volstream.model.registry import ModelRegistry
 from volstream.model.training import train
+from volstream.producer.main import run as produce
 from volstream.settings import (
     BrokerSettings,
     ConsumerSettings,
@@ -130,12 +130,13 @@ def server(command: list[str], port: int, env: dict[str, str]) -> Iterator[None]
     deadline = time.monotonic() + 60
     while True:
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=1)  # noqa: S310
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
             break
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 problem = process.stderr.read() if process.stderr else ""
-                raise RuntimeError(f"server did not start: {problem}") from None
+                msg = f"server did not start: {problem}"
+                raise RuntimeError(msg) from None
             time.sleep(0.3)
     try:
         yield

@@ -38,9 +38,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from benchmarks.common import fresh_topics, median_of, rates_table
-from consumer.main import build
-from consumer.metrics import STAGES
-from producer.main import run as produce
+from volstream.consumer.main import build
+from volstream.consumer.metrics import STAGES
 from volstream.features import FeatureEngine
 from volstream.kafka.clients import (
     CONSUMER_DEFAULTS,
@@ -52,6 +51,7 @@ from volstream.kafka.embedded import EmbeddedBroker, free_port
 from volstream.metrics import LATENCY_BUCKETS, BatchHistogram
 from volstream.model.registry import ModelRegistry
 from volstream.model.training import train
+from volstream.producer.main import run as produce
 from volstream.settings import (
     BrokerSettings,
     ConsumerSettings,

@@ -40,7 +40,8 @@ def tansu_cpu_seconds(demo_pid: int) -> float:
             continue
         if int(fields[1]) == demo_pid and b"tansu" in cmdline:
             return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    raise RuntimeError("the demo's Tansu process is not running")
+    msg = "the demo's Tansu process is not running"
+    raise RuntimeError(msg)
 
 
 def main() -> None:
@@ -51,7 +52,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     env = {**os.environ, **(CLIENT_DEFAULTS if args.client_defaults else {})}
-    demo = subprocess.Popen(  # noqa: S603 - fixed argument list
+    demo = subprocess.Popen(
         [sys.executable, "-m", "volstream", "demo"], env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip

@@ -23,10 +23,10 @@ import threading
 from pathlib import Path
 
 from benchmarks.common import fresh_topics, row
-from consumer.main import run as consume
-from producer.main import run as produce
+from volstream.consumer.main import run as consume
 from volstream.kafka.embedded import EmbeddedBroker, free_port
 from volstream.model.training import train
+from volstream.producer.main import run as produce
 from volstream.settings import (
     BrokerSettings,
     ConsumerSettings,

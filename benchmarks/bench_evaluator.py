@@ -29,13 +29,13 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from benchmarks.common import fresh_topics, median_of, rates_table
-from consumer.main import build as build_consumer
-from evaluator.main import build as build_evaluator
-from producer.main import run as produce
+from volstream.consumer.main import build as build_consumer
+from volstream.evaluator.main import build as build_evaluator
 from volstream.kafka.admin import ensure_topics
 from volstream.kafka.embedded import EmbeddedBroker, free_port
 from volstream.model.registry import ModelRegistry
 from volstream.model.training import train
+from volstream.producer.main import run as produce
 from volstream.settings import (
     BrokerSettings,
     ConsumerSettings,

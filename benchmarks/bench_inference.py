@@ -59,9 +59,9 @@ def rows_per_second(score: Callable[[Rows], object], batch: Rows, runs: int) -> 
 def consumer_on_gpu(ticks: int) -> str:
     """The consumer's rate over a backlog with VOLSTREAM_DEVICE=cuda."""
     from benchmarks.bench_consumer import pipeline_run
-    from producer.main import run as produce
     from volstream.kafka.embedded import EmbeddedBroker, free_port
     from volstream.model.training import train
+    from volstream.producer.main import run as produce
     from volstream.settings import BrokerSettings, ModelSettings, ProducerSettings, TrainSettings
 
     registry = Path(tempfile.mkdtemp(prefix="bench-gpu-"))

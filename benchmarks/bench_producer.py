@@ -42,7 +42,8 @@ def volstream_produce(bootstrap: str, count: int) -> float:
     )  # fmt: skip
     match = re.search(r"sent=(\d+) failed=0 .* rate=([\d,]+) ticks/s", result.stdout)
     if not match or int(match.group(1)) != count:
-        raise SystemExit(f"unexpected producer output: {result.stdout} {result.stderr}")
+        msg = f"unexpected producer output: {result.stdout} {result.stderr}"
+        raise SystemExit(msg)
     return float(match.group(2).replace(",", ""))
 
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
-from consumer.lag import LagCollector, LagTracker
-from consumer.metrics import ConsumerMetrics, build_metrics
-from consumer.stream import StreamConsumer
+from volstream.consumer.lag import LagCollector, LagTracker
+from volstream.consumer.metrics import ConsumerMetrics, build_metrics
+from volstream.consumer.stream import StreamConsumer
 from volstream.gpu_metrics import register_gpu_metrics
 from volstream.kafka.admin import wait_for_broker
 from volstream.metrics import inference_histogram, serve_metrics

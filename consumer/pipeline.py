@@ -1,6 +1,7 @@
 """The array steps of one batch: messages to ticks, ticks to features, scores to predictions.
 
-Each step takes arrays and returns arrays; ``consumer/stream.py`` owns their order,
+Each step takes arrays and returns arrays; ``StreamConsumer._process``
+(:mod:`volstream.consumer.stream`) owns their order,
 the clients and the offsets.
 """
 

@@ -28,9 +28,9 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from consumer.lag import LagTracker
-from consumer.metrics import ConsumerMetrics
-from consumer.pipeline import (
+from volstream.consumer.lag import LagTracker
+from volstream.consumer.metrics import ConsumerMetrics
+from volstream.consumer.pipeline import (
     Decoded,
     IntArray,
     compute_features,
@@ -39,7 +39,7 @@ from consumer.pipeline import (
     encode,
     split,
 )
-from consumer.rebuild import rebuild
+from volstream.consumer.rebuild import rebuild
 from volstream.errors import BrokerError
 from volstream.features import FeatureEngine
 from volstream.kafka.admin import watermark_consumer
@@ -54,8 +54,8 @@ __all__ = ["StreamConsumer"]
 
 log = logging.getLogger(__name__)
 IDLE_WAIT_SECONDS: Final = 0.1  # longest wait for a first record: how often a quiet loop turns
-# Each batch allocates ~10 objects per tick that reference counting frees; the cyclic
-# collector scanning them every 700 allocations cost ~1 us a tick. Collect far less often.
+# Each batch allocates several objects per tick that reference counting frees; the cyclic
+# collector scanning them at its default thresholds costs time on every tick for nothing.
 GC_THRESHOLDS: Final = (200_000, 20, 20)
 STATUS_EVERY_SECONDS: Final = 30.0
 

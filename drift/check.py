@@ -20,7 +20,7 @@ from evidently.legacy.calculations.stattests.registry import _registered_stat_te
 from evidently.metrics import ValueDrift
 from evidently.presets import DataDriftPreset
 
-from drift.window import Window
+from volstream.drift.window import Window
 from volstream.errors import ConfigError, ModelError
 from volstream.features import FEATURE_NAMES
 from volstream.model.registry import ModelVersion
@@ -61,9 +61,8 @@ def check_method(method: str | None) -> None:
     """A stat test Evidently does not know stops start-up with one line."""
     if method is not None and method not in _registered_stat_tests:
         known = ", ".join(sorted(_registered_stat_tests))
-        raise ConfigError(
-            f"unknown drift method {method!r} (VOLSTREAM_DRIFT_METHOD); known: {known}"
-        )
+        msg = f"unknown drift method {method!r} (VOLSTREAM_DRIFT_METHOD); known: {known}"
+        raise ConfigError(msg)
 
 
 def load_reference(version: ModelVersion) -> pd.DataFrame:
@@ -72,14 +71,16 @@ def load_reference(version: ModelVersion) -> pd.DataFrame:
     try:
         reference = pd.read_parquet(path)
     except (OSError, ValueError) as e:
-        raise ModelError(f"cannot read the drift reference {path}: {e}") from e
+        msg = f"cannot read the drift reference {path}: {e}"
+        raise ModelError(msg) from e
     missing = [c for c in COLUMNS if c not in reference.columns]
     if missing or version.metadata.get("feature_names") != list(FEATURE_NAMES):
-        raise ModelError(
+        msg = (
             f"the drift reference {path} has columns {list(reference.columns)} and the model "
             f"{version.name} features {version.metadata.get('feature_names')}, but drift needs "
             f"{COLUMNS}: retrain with `volstream train`"
         )
+        raise ModelError(msg)
     return reference[COLUMNS]
 
 

@@ -8,10 +8,10 @@ import time
 
 from prometheus_client import CollectorRegistry, push_to_gateway
 
-from drift.check import DriftResult, check_method, load_reference, run_check
-from drift.metrics import DriftMetrics, build_drift_metrics
-from drift.reports import write_reports
-from drift.window import read_window
+from volstream.drift.check import DriftResult, check_method, load_reference, run_check
+from volstream.drift.metrics import DriftMetrics, build_drift_metrics
+from volstream.drift.reports import write_reports
+from volstream.drift.window import read_window
 from volstream.errors import VolstreamError
 from volstream.metrics import serve_metrics
 from volstream.model.registry import ModelRegistry
@@ -100,7 +100,8 @@ def _push(url: str, registry: CollectorRegistry) -> None:
     try:
         push_to_gateway(url, job=PUSH_JOB, registry=registry, timeout=10)
     except OSError as e:
-        raise VolstreamError(f"cannot push the drift metrics to {url}: {e}") from e
+        msg = f"cannot push the drift metrics to {url}: {e}"
+        raise VolstreamError(msg) from e
     log.info("drift: metrics pushed to %s (job %s)", url, PUSH_JOB)
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from drift.check import DriftResult
+from volstream.drift.check import DriftResult
 
 __all__ = ["DriftMetrics", "build_drift_metrics"]
 

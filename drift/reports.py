@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from volstream.drift_files import LATEST_HTML, LATEST_JSON, REPORT_PREFIX
 
 if TYPE_CHECKING:
-    from drift.check import DriftResult
-    from drift.window import Window
+    from volstream.drift.check import DriftResult
+    from volstream.drift.window import Window
 
 __all__ = ["summary", "write_reports"]
 

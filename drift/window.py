@@ -91,9 +91,11 @@ def _ranges(
     try:
         partitions = sorted(consumer.list_topics(topic, timeout=timeout).topics[topic].partitions)
     except KafkaException as e:
-        raise BrokerError(f"cannot read the metadata of {topic}: {e.args[0].str()}") from e
+        msg = f"cannot read the metadata of {topic}: {e.args[0].str()}"
+        raise BrokerError(msg) from e
     if not partitions:
-        raise BrokerError(f"topic {topic} does not exist")
+        msg = f"topic {topic} does not exist"
+        raise BrokerError(msg)
     ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout)[1]
             for p in partitions}  # fmt: skip
     starts = dict.fromkeys(partitions, 0)
@@ -158,7 +160,8 @@ def _read(
                 break
             past_the_ends += 1
     if unread:
-        raise BrokerError(f"could not read the window of {topic} in time: {sorted(unread)} behind")
+        msg = f"could not read the window of {topic} in time: {sorted(unread)} behind"
+        raise BrokerError(msg)
     return Window(
         features=np.array(rows, dtype=np.float64).reshape(-1, len(FEATURE_NAMES)),
         probability=np.array(probability, dtype=np.float64),

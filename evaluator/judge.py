@@ -1,7 +1,7 @@
 """Judging predictions whose horizon has passed: each model's realized label, and its counts.
 
 The served model is labelled from the prediction itself; the models in shadow
-(:mod:`evaluator.shadow`) first score the features the prediction carries. Every
+(:mod:`volstream.evaluator.shadow`) first score the features the prediction carries. Every
 model's labels also go to the quality windows, as columns (:data:`Counts`), so
 the live path and the restore from the outcomes topic count the same way
 (:func:`count`).
@@ -16,10 +16,10 @@ import numpy as np
 import numpy.typing as npt
 from msgspec.structs import astuple
 
-from evaluator.metrics import EvaluatorMetrics
-from evaluator.quality import ModelKey, QualityWindows
-from evaluator.shadow import ShadowModels
-from evaluator.versions import VersionBook
+from volstream.evaluator.metrics import EvaluatorMetrics
+from volstream.evaluator.quality import ModelKey, QualityWindows
+from volstream.evaluator.shadow import ShadowModels
+from volstream.evaluator.versions import VersionBook
 from volstream.features import FEATURE_NAMES
 from volstream.outcomes import ModelOutcome, Outcome
 from volstream.predictions import FullPredictionHead, LabelFeatures, PredictionHead

@@ -14,13 +14,13 @@ import msgspec
 from confluent_kafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
-from evaluator.judge import count, counts_of
-from evaluator.metrics import QualityCollector, build_metrics
-from evaluator.quality import QualityWindows
-from evaluator.shadow import ShadowModels
-from evaluator.stream import Evaluator
-from evaluator.versions import VersionBook
 from volstream.errors import BrokerError
+from volstream.evaluator.judge import count, counts_of
+from volstream.evaluator.metrics import QualityCollector, build_metrics
+from volstream.evaluator.quality import QualityWindows
+from volstream.evaluator.shadow import ShadowModels
+from volstream.evaluator.stream import Evaluator
+from volstream.evaluator.versions import VersionBook
 from volstream.kafka.admin import wait_for_broker, watermark_consumer
 from volstream.kafka.reading import read_to_end
 from volstream.lag import peek_event_times
@@ -100,11 +100,12 @@ def check_topics(kafka: KafkaSettings) -> None:
         for name in (kafka.predictions_topic, kafka.outcomes_topic)
     }
     if counts[kafka.outcomes_topic] < counts[kafka.predictions_topic]:
-        raise BrokerError(
+        msg = (
             f"topic {kafka.outcomes_topic} has {counts[kafka.outcomes_topic]} partitions and "
             f"{kafka.predictions_topic} {counts[kafka.predictions_topic]}: outcomes needs as many "
             "(`volstream topics create` makes both)"
         )
+        raise BrokerError(msg)
 
 
 def restore_windows(kafka: KafkaSettings, windows: QualityWindows, lock: threading.Lock) -> int:
@@ -132,7 +133,8 @@ def restore_windows(kafka: KafkaSettings, windows: QualityWindows, lock: threadi
             count(windows, lock, counts_of(recent))
             restored += len(recent)
     except msgspec.DecodeError as e:
-        raise BrokerError(f"{topic} holds a record that is not an outcome: {e}") from e
+        msg = f"{topic} holds a record that is not an outcome: {e}"
+        raise BrokerError(msg) from e
     finally:
         reader.close()
     log.info("quality windows restored from %d outcomes of %s", restored, topic)

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from evaluator.quality import QualityWindows, WindowQuality
+from volstream.evaluator.quality import QualityWindows, WindowQuality
 from volstream.metrics import BatchHistogram
 from volstream.settings import EvaluateSettings
 

@@ -25,11 +25,11 @@ from typing import Final
 import numpy as np
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
-from evaluator.judge import Counts, Judge, count
-from evaluator.metrics import EvaluatorMetrics
-from evaluator.quality import QualityWindows
-from evaluator.shadow import ShadowModels
-from evaluator.versions import VersionBook
+from volstream.evaluator.judge import Counts, Judge, count
+from volstream.evaluator.metrics import EvaluatorMetrics
+from volstream.evaluator.quality import QualityWindows
+from volstream.evaluator.shadow import ShadowModels
+from volstream.evaluator.versions import VersionBook
 from volstream.kafka.admin import watermark_consumer
 from volstream.kafka.clients import PARTITION_EOF, make_consumer
 from volstream.kafka.outbox import Outbox

@@ -13,10 +13,10 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry
 
-from producer.metrics import ProducerMetrics, build_metrics
-from producer.pacing import EventTimePacer, FixedRatePacer, Pacer, Unpaced
-from producer.publisher import TickPublisher
 from volstream.metrics import serve_metrics
+from volstream.producer.metrics import ProducerMetrics, build_metrics
+from volstream.producer.pacing import EventTimePacer, FixedRatePacer, Pacer, Unpaced
+from volstream.producer.publisher import TickPublisher
 from volstream.settings import KafkaSettings, ProducerSettings
 from volstream.sources import TickSource
 from volstream.sources.coinbase import CoinbaseTickerStream
@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 NOMINAL_SYNTHETIC_RATE: Final = 1000.0
 FLUSH_TIMEOUT_SECONDS: Final = 10.0
 MAX_SLEEP_SECONDS: Final = 0.05  # the longest the loop sleeps before it looks at stop again
-# Paced ticks go out in groups up to 2 ms late: a loop that wakes per tick burns a core, and
-# at 10 ms ticks reached the consumer with a p99 of ~85 ms instead of ~65 ms at 10,000 ticks/s.
+# Paced ticks go out in small groups, a little late: a loop that wakes per tick burns a core,
+# and a coarser grain shows in the end-to-end p99 (docs/benchmarks.md, latency).
 PACING_GRANULARITY_SECONDS: Final = 0.002
 
 

@@ -9,9 +9,9 @@ from typing import Final
 
 from confluent_kafka import KafkaError, KafkaException, Message
 
-from producer.metrics import ProducerMetrics
 from volstream.errors import BrokerError
 from volstream.kafka.clients import make_producer
+from volstream.producer.metrics import ProducerMetrics
 from volstream.settings import KafkaSettings
 from volstream.ticks import TickBatch, encode_ticks
 
@@ -48,13 +48,15 @@ class TickPublisher:
         try:
             topic = self._producer.list_topics(self.topic, timeout=timeout).topics[self.topic]
         except KafkaException as e:
-            raise BrokerError(f"cannot read metadata of topic {self.topic}: {e}") from e
+            msg = f"cannot read metadata of topic {self.topic}: {e}"
+            raise BrokerError(msg) from e
         if topic.error is not None or not topic.partitions:
             reason = topic.error.str() if topic.error else "no partitions"
-            raise BrokerError(
+            msg = (
                 f"topic {self.topic} is not usable ({reason}); "
                 "create it with `volstream topics create`"
             )
+            raise BrokerError(msg)
 
     def publish(self, batch: TickBatch) -> None:
         """Queue every tick of ``batch``; waits for room when the client's queue is full."""

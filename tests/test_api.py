@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.app import Api, create_app
+from volstream.api.app import Api, create_app
 from volstream.features import FEATURE_NAMES
 from volstream.model.registry import ModelRegistry
 from volstream.settings import ApiSettings, ModelSettings

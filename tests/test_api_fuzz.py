@@ -13,7 +13,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from api.app import create_app
+from volstream.api.app import create_app
 from volstream.settings import ApiSettings, ModelSettings
 
 OPERATIONS = [

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from producer.metrics import build_metrics
+from volstream.producer.metrics import build_metrics
 from volstream.settings import (
     ApiSettings,
     BrokerSettings,
@@ -57,7 +57,7 @@ def test_every_producer_metric_is_documented() -> None:
 
 
 def test_every_api_metric_is_documented() -> None:
-    from api.metrics import build_api_metrics
+    from volstream.api.metrics import build_api_metrics
 
     registry = CollectorRegistry()
     build_api_metrics(registry)
@@ -65,7 +65,7 @@ def test_every_api_metric_is_documented() -> None:
 
 
 def test_every_drift_metric_is_documented() -> None:
-    from drift.metrics import build_drift_metrics
+    from volstream.drift.metrics import build_drift_metrics
 
     registry = CollectorRegistry()
     build_drift_metrics(registry)
@@ -73,8 +73,8 @@ def test_every_drift_metric_is_documented() -> None:
 
 
 def test_every_evaluator_metric_is_documented() -> None:
-    from evaluator.metrics import QualityCollector, build_metrics
-    from evaluator.quality import ModelKey, QualityWindows
+    from volstream.evaluator.metrics import QualityCollector, build_metrics
+    from volstream.evaluator.quality import ModelKey, QualityWindows
     from volstream.settings import EvaluateSettings
 
     registry = CollectorRegistry()
@@ -114,8 +114,8 @@ def test_every_feature_is_documented() -> None:
 
 
 def test_every_consumer_metric_is_documented() -> None:
-    from consumer.lag import PARTITION_GAUGES, LagCollector, LagTracker
-    from consumer.metrics import build_metrics as build_consumer_metrics
+    from volstream.consumer.lag import PARTITION_GAUGES, LagCollector, LagTracker
+    from volstream.consumer.metrics import build_metrics as build_consumer_metrics
 
     registry = CollectorRegistry()
     build_consumer_metrics(registry, "ticks", "g")

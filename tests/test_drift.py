@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from drift.check import check_method, load_reference, run_check
-from drift.reports import write_reports
-from drift.window import Window
+from volstream.api.app import create_app
+from volstream.drift.check import check_method, load_reference, run_check
+from volstream.drift.reports import write_reports
+from volstream.drift.window import Window
 from volstream.drift_files import LATEST_HTML, LATEST_JSON
 from volstream.errors import ConfigError
 from volstream.features import FEATURE_NAMES

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from consumer.lag import LagCollector, LagTracker
+from volstream.consumer.lag import LagCollector, LagTracker
 from volstream.lag import Health, LagSample, judge, offset_lag
 
 

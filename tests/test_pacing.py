@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from producer.pacing import EventTimePacer, FixedRatePacer, Unpaced
+from volstream.producer.pacing import EventTimePacer, FixedRatePacer, Unpaced
 from volstream.ticks import TickBatch
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from consumer.pipeline import ENCODE_CHUNK, Decoded, encode
+from volstream.consumer.pipeline import ENCODE_CHUNK, Decoded, encode
 from volstream.features import FEATURE_NAMES, N_FEATURES
 from volstream.model.inference import ModelInfo
 from volstream.predictions import decode_prediction

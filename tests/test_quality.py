@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss
 
-from evaluator.quality import (
+from volstream.evaluator.quality import (
     BINS,
     ModelKey,
     QualityWindows,

@@ -44,10 +44,23 @@ FEATURE_NAMES: Final = (
 N_FEATURES: Final = len(FEATURE_NAMES)
 WINDOWS_MS: Final = np.array([10_000, 30_000, 60_000], dtype=np.int64)
 LONGEST_MS: Final = 60_000
+N_WINDOWS: Final = len(WINDOWS_MS)
+_W10, _W60 = 0, N_WINDOWS - 1  # window indices (WINDOWS_MS order)
+BPS: Final = 1e4  # basis points per unit
 # Ring columns (float): return, size, price*size, mid. Sums per symbol: see _SUM_*.
-_R, _SIZE, _PV, _MID = 0, 1, 2, 3
+_R, _SIZE, _PV, _MID = range(4)
+_RING_COLUMNS: Final = 4
 _SUM_R2_10, _SUM_R2_30, _SUM_R2_60, _SUM_R_60, _SUM_SIZE_60, _SUM_PV_60 = range(6)
+_SUMS: Final = 6
 _LAST_TIME, _LAST_TRADE, _END, _SEEN = range(4)  # per-symbol integers
+_INTS: Final = 4
+_HEAD_TAIL: Final = 2  # a monotonic queue's head and tail
+# Feature columns, in FEATURE_NAMES order.
+(
+    _F_LOG_RETURN, _F_RV_10S, _F_RV_30S, _F_RV_60S, _F_MEAN_RETURN_60S, _F_TICK_COUNT_10S,
+    _F_TICK_COUNT_60S, _F_VOLUME_60S, _F_SPREAD_BPS, _F_IMBALANCE, _F_VWAP_DEV_BPS_60S,
+    _F_RANGE_BPS_60S, _F_SECONDS_SINCE_PREV,
+) = range(N_FEATURES)  # fmt: skip
 _STATE: Final = (
     "_ring", "_ring_time", "_ring_trade", "_starts", "_sums", "_ints", "_last_mid",
     "_max_queue", "_min_queue", "_max_ends", "_min_ends", "_last_row",
@@ -96,17 +109,17 @@ class FeatureEngine:
         return np.fromiter(map(slots.__getitem__, symbols), dtype=np.int64, count=len(symbols))
 
     def _allocate(self, symbols: int, capacity: int) -> None:
-        self._ring = np.zeros((symbols, capacity, 4))
+        self._ring = np.zeros((symbols, capacity, _RING_COLUMNS))
         self._ring_time = np.zeros((symbols, capacity), dtype=np.int64)
         self._ring_trade = np.zeros((symbols, capacity), dtype=np.int64)
-        self._starts = np.zeros((symbols, 3), dtype=np.int64)  # first sequence in each window
-        self._sums = np.zeros((symbols, 6))
-        self._ints = np.zeros((symbols, 4), dtype=np.int64)
+        self._starts = np.zeros((symbols, N_WINDOWS), dtype=np.int64)  # first sequence in a window
+        self._sums = np.zeros((symbols, _SUMS))
+        self._ints = np.zeros((symbols, _INTS), dtype=np.int64)
         self._last_mid = np.zeros(symbols)
         self._max_queue = np.zeros((symbols, capacity), dtype=np.int64)
         self._min_queue = np.zeros((symbols, capacity), dtype=np.int64)
-        self._max_ends = np.zeros((symbols, 2), dtype=np.int64)  # queue head and tail
-        self._min_ends = np.zeros((symbols, 2), dtype=np.int64)
+        self._max_ends = np.zeros((symbols, _HEAD_TAIL), dtype=np.int64)
+        self._min_ends = np.zeros((symbols, _HEAD_TAIL), dtype=np.int64)
         self._last_row = np.zeros((symbols, N_FEATURES))
 
     def _grow_symbols(self, needed: int) -> None:
@@ -133,7 +146,7 @@ class FeatureEngine:
 @numba.njit(cache=True, nogil=True, inline="always")
 def _leave_windows(s, t, end, ring, ring_time, starts, sums, capacity):
     """Drop ticks at or before ``t - W`` from each window; re-anchor a window left with one tick."""
-    for w in range(3):
+    for w in range(N_WINDOWS):
         first = starts[s, w]
         while first < end - 1 and ring_time[s, first % capacity] <= t - WINDOWS_MS[w]:
             old = first % capacity
@@ -170,14 +183,14 @@ def _extreme(s, seq, first, sign, queue, ends, ring, capacity):
 
 @numba.njit(cache=True, nogil=True)
 def _is_duplicate(s, trade_id, end, ring_trade, starts, capacity):
-    for seq in range(max(starts[s, 2], end - capacity), end):
+    for seq in range(max(starts[s, _W60], end - capacity), end):
         if ring_trade[s, seq % capacity] == trade_id:
             return True
     return False
 
 
 @numba.njit(cache=True, nogil=True)
-def _update(  # noqa: PLR0913 - the state travels as arrays into compiled code
+def _update(
     start, slots, times, prices, sizes, bids, asks, bid_sizes, ask_sizes, trade_ids,
     ring, ring_time, ring_trade, starts, sums, ints, last_mid, max_queue, min_queue,
     max_ends, min_ends, last_row, out,
@@ -191,7 +204,7 @@ def _update(  # noqa: PLR0913 - the state travels as arrays into compiled code
             if _is_duplicate(s, trade_ids[i], end, ring_trade, starts, capacity):
                 out[i] = last_row[s]  # a redelivered tick: same features, state unchanged
                 continue
-        if end - starts[s, 2] + 1 > capacity:
+        if end - starts[s, _W60] + 1 > capacity:
             return i
         mid = 0.5 * (bids[i] + asks[i])
         t = times[i]
@@ -214,14 +227,14 @@ def _update(  # noqa: PLR0913 - the state travels as arrays into compiled code
         ring[s, slot, _MID] = mid
         ring_time[s, slot] = t
         ring_trade[s, slot] = trade_ids[i]
-        for w in range(3):
+        for w in range(N_WINDOWS):
             sums[s, w] += ret * ret
         sums[s, _SUM_R_60] += ret
         sums[s, _SUM_SIZE_60] += sizes[i]
         sums[s, _SUM_PV_60] += prices[i] * sizes[i]
         end += 1
         _leave_windows(s, t, end, ring, ring_time, starts, sums, capacity)
-        first60 = starts[s, 2]
+        first60 = starts[s, _W60]
         high = _extreme(s, end - 1, first60, 1.0, max_queue, max_ends, ring, capacity)
         low = _extreme(s, end - 1, first60, -1.0, min_queue, min_ends, ring, capacity)
 
@@ -230,19 +243,19 @@ def _update(  # noqa: PLR0913 - the state travels as arrays into compiled code
         vwap = sums[s, _SUM_PV_60] / size60 if size60 > 0 else prices[i]
         depth = bid_sizes[i] + ask_sizes[i]
         row = out[i]
-        row[0] = ret
-        row[1] = np.sqrt(max(sums[s, _SUM_R2_10], 0.0))
-        row[2] = np.sqrt(max(sums[s, _SUM_R2_30], 0.0))
-        row[3] = np.sqrt(max(sums[s, _SUM_R2_60], 0.0))
-        row[4] = sums[s, _SUM_R_60] / count60
-        row[5] = end - starts[s, 0]
-        row[6] = count60
-        row[7] = max(size60, 0.0)
-        row[8] = (asks[i] - bids[i]) / mid * 1e4
-        row[9] = (bid_sizes[i] - ask_sizes[i]) / depth if depth > 0 else 0.0
-        row[10] = (prices[i] - vwap) / vwap * 1e4
-        row[11] = (high - low) / mid * 1e4
-        row[12] = since
+        row[_F_LOG_RETURN] = ret
+        row[_F_RV_10S] = np.sqrt(max(sums[s, _SUM_R2_10], 0.0))
+        row[_F_RV_30S] = np.sqrt(max(sums[s, _SUM_R2_30], 0.0))
+        row[_F_RV_60S] = np.sqrt(max(sums[s, _SUM_R2_60], 0.0))
+        row[_F_MEAN_RETURN_60S] = sums[s, _SUM_R_60] / count60
+        row[_F_TICK_COUNT_10S] = end - starts[s, _W10]
+        row[_F_TICK_COUNT_60S] = count60
+        row[_F_VOLUME_60S] = max(size60, 0.0)
+        row[_F_SPREAD_BPS] = (asks[i] - bids[i]) / mid * BPS
+        row[_F_IMBALANCE] = (bid_sizes[i] - ask_sizes[i]) / depth if depth > 0 else 0.0
+        row[_F_VWAP_DEV_BPS_60S] = (prices[i] - vwap) / vwap * BPS
+        row[_F_RANGE_BPS_60S] = (high - low) / mid * BPS
+        row[_F_SECONDS_SINCE_PREV] = since
         last_row[s] = row
         last_mid[s] = mid
         ints[s, _LAST_TIME] = t

@@ -156,7 +156,8 @@ class HorizonTracker:
         """Realized volatility of the first ``n`` rows (all closed), which are then dropped."""
         closed = self.closed()
         if n > closed:
-            raise ValueError(f"only {closed} leading rows are closed, not {n}")
+            msg = f"only {closed} leading rows are closed, not {n}"
+            raise ValueError(msg)
         taken = self.volatility()[:n]
         self._base += n
         return taken

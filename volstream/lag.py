@@ -181,7 +181,8 @@ def _committed_offsets(admin: AdminClient, group: str) -> dict[tuple[str, int], 
     try:
         result = admin.list_consumer_group_offsets(request)[group].result(timeout=10)
     except KafkaException as e:
-        raise BrokerError(f"cannot read the committed offsets of group {group}: {e}") from e
+        msg = f"cannot read the committed offsets of group {group}: {e}"
+        raise BrokerError(msg) from e
     return {
         (tp.topic, tp.partition): (tp.offset if tp.offset != OFFSET_INVALID else -1)
         for tp in result.topic_partitions

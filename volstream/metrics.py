@@ -124,7 +124,8 @@ class BatchHistogram(Collector):
         self, labelvalues: tuple[str, ...]
     ) -> tuple[npt.NDArray[np.int64], list[float]]:
         if len(labelvalues) != len(self._labelnames):
-            raise ValueError(f"{self._name} takes labels {self._labelnames}, got {labelvalues}")
+            msg = f"{self._name} takes labels {self._labelnames}, got {labelvalues}"
+            raise ValueError(msg)
         if labelvalues not in self._series:
             self._series[labelvalues] = (np.zeros(len(self._upper) + 1, dtype=np.int64), [0.0])
         return self._series[labelvalues]
@@ -169,8 +170,10 @@ def serve_metrics(
         server, _ = start_http_server(port, addr=host, registry=registry)
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
-            raise ConfigError(f"metrics port {port} is already in use; choose another") from e
-        raise ConfigError(f"cannot serve metrics on {host}:{port}: {e.strerror}") from e
+            msg = f"metrics port {port} is already in use; choose another"
+            raise ConfigError(msg) from e
+        msg = f"cannot serve metrics on {host}:{port}: {e.strerror}"
+        raise ConfigError(msg) from e
     shown = "127.0.0.1" if host == "0.0.0.0" else host  # noqa: S104
     return MetricsServer(f"http://{shown}:{port}/metrics", server)
 

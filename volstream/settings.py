@@ -119,10 +119,12 @@ class KafkaSettings(BaseSettings):
     def _check_bootstrap(cls, value: str) -> str:
         servers = [s.strip() for s in value.split(",") if s.strip()]
         if not servers:
-            raise ValueError("must name at least one host:port")
+            msg = "must name at least one host:port"
+            raise ValueError(msg)
         bad = [s for s in servers if not _HOST_PORT.match(s)]
         if bad:
-            raise ValueError(f"expected host:port, got {bad[0]!r}")
+            msg = f"expected host:port, got {bad[0]!r}"
+            raise ValueError(msg)
         return ",".join(servers)
 
     @classmethod
@@ -230,7 +232,8 @@ class ProducerSettings(BaseSettings):
         if len(value) == 1 and value[0].isdigit():
             n = int(value[0])
             if not 1 <= n <= 10_000:
-                raise ValueError("a number of symbols must be between 1 and 10000")
+                msg = "a number of symbols must be between 1 and 10000"
+                raise ValueError(msg)
         return value
 
     def symbol_names(self) -> list[str]:
@@ -399,7 +402,8 @@ class EvaluateSettings(BaseSettings):
     @classmethod
     def _check_windows(cls, value: list[str]) -> list[str]:
         if not value:
-            raise ValueError("name at least one window, e.g. 15m,1h")
+            msg = "name at least one window, e.g. 15m,1h"
+            raise ValueError(msg)
         for window in value:
             duration_ms(window)
         return value
@@ -417,7 +421,8 @@ def duration_ms(text: str) -> int:
     """``90s``, ``15m``, ``1h`` or ``1d`` in milliseconds (ValueError otherwise)."""
     match = _DURATION.match(text.strip())
     if not match or float(match.group(1)) <= 0:
-        raise ValueError(f"expected a duration such as 15m or 1h, got {text!r}")
+        msg = f"expected a duration such as 15m or 1h, got {text!r}"
+        raise ValueError(msg)
     return int(float(match.group(1)) * _UNIT_MS[match.group(2)])
 
 

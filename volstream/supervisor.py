@@ -63,7 +63,7 @@ class Supervisor:
             bufsize=1,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **child.env},
             start_new_session=True,
-            preexec_fn=die_with_parent,  # noqa: PLW1509
+            preexec_fn=die_with_parent,
         )
         colour = COLOURS[len(self._children) % len(COLOURS)]
         child.reader = threading.Thread(

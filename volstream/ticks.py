@@ -142,7 +142,8 @@ class TickBatch:
         batch.symbol, batch.rejects = symbol, []
         for name, array in arrays.items():
             if len(array) != n:
-                raise ValueError(f"column {name} has {len(array)} rows, symbol has {n}")
+                msg = f"column {name} has {len(array)} rows, symbol has {n}"
+                raise ValueError(msg)
             setattr(batch, name, array)
         return batch
 

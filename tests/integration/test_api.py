@@ -31,7 +31,7 @@ pytestmark = pytest.mark.kafka
 
 def get(port: int, path: str) -> tuple[int, Any]:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
@@ -92,7 +92,7 @@ def test_predict_symbol_serves_the_latest_streamed_features(
         wait_for(lambda: get(port, f"/predict/{symbol}")[1]["features_event_time_ms"]
                  > before[symbol], 15, "newer features")  # fmt: skip
         status, metrics_text = 0, ""
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
             status, metrics_text = r.status, r.read().decode()
         assert status == 200
         assert 'route="/predict/{symbol}",status="200"' in metrics_text

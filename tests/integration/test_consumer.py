@@ -17,11 +17,11 @@ from confluent_kafka import ConsumerGroupTopicPartitions, Producer
 from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 
-from consumer.main import build, run
-from producer.main import run as produce
+from volstream.consumer.main import build, run
 from volstream.features import FEATURE_NAMES, FeatureEngine
 from volstream.kafka.embedded import free_port
 from volstream.predictions import decode_prediction
+from volstream.producer.main import run as produce
 from volstream.settings import ConsumerSettings, KafkaSettings, ModelSettings, ProducerSettings
 from volstream.ticks import decode_batch
 
@@ -122,7 +122,7 @@ def test_state_is_rebuilt_after_a_restart(kafka: KafkaSettings, small_registry: 
 def _metrics(port: int) -> dict[str, float]:
     """The samples of a consumer's /metrics; empty while it is not serving yet."""
     try:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()  # noqa: S310
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     except OSError:
         return {}
     values = {}

@@ -23,8 +23,8 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
-from drift.main import run_pass
-from drift.metrics import build_drift_metrics
+from volstream.drift.main import run_pass
+from volstream.drift.metrics import build_drift_metrics
 from volstream.kafka.embedded import free_port
 from volstream.model.registry import ModelRegistry
 from volstream.settings import DriftSettings, KafkaSettings, ModelSettings, TrainSettings
@@ -73,7 +73,7 @@ def drift_metrics(kafka: KafkaSettings, registry: Path, reports: Path) -> str:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
                 .read()
                 .decode()
-            )  # noqa: S310
+            )
         except OSError:
             return False
         return sample(page, "volstream_drift_last_success_timestamp_seconds") > 0
@@ -212,7 +212,7 @@ def test_a_window_of_a_live_topic_is_read_in_bounded_time(
     """Predictions keep arriving while the window is read: the read still ends."""
     from confluent_kafka import Producer
 
-    from drift.window import read_window
+    from volstream.drift.window import read_window
 
     from ..kafka_helpers import read_all
 

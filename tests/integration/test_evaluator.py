@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from evaluator.main import run as evaluate
+from volstream.evaluator.main import run as evaluate
 from volstream.kafka.embedded import free_port
 from volstream.model.registry import ModelRegistry
 from volstream.model.training import future_volatility, open_history, replay_history
@@ -136,7 +136,7 @@ def test_a_served_baseline_is_judged_beside_its_lightgbm_model(
     import lightgbm as lgb
     import msgspec
 
-    from consumer.main import run as consume_with
+    from volstream.consumer.main import run as consume_with
 
     count = 12_000
     produce_synthetic(kafka, count, symbols="10", rate=80, speed=1000, seed=7)
@@ -182,7 +182,7 @@ def test_a_restart_after_kill_9_loses_no_outcome_and_counts_none_twice(
 
     def published() -> float:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as page:  # noqa: S310
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as page:
                 text = page.read().decode()
         except OSError:
             return 0.0

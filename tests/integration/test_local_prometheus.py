@@ -39,7 +39,7 @@ ROW = {"log_return": 0.0004, "rv_10s": 0.0011, "rv_30s": 0.0019, "rv_60s": 0.003
 def query(port: int, expression: str) -> list[Any]:
     url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expression})
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=5) as response:
             return json.loads(response.read())["data"]["result"]  # type: ignore[no-any-return]
     except OSError:
         return []
@@ -76,7 +76,7 @@ def predict(port: int, body: bytes) -> int:
 
 def targets_up(port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/targets", timeout=5) as r:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/targets", timeout=5) as r:
             active = json.loads(r.read())["data"]["activeTargets"]
     except OSError:
         return False

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from consumer.main import build
-from producer.main import run as produce
+from volstream.consumer.main import build
 from volstream.kafka.embedded import free_port
 from volstream.model.registry import ModelRegistry
 from volstream.model.training import train
 from volstream.predictions import decode_prediction
+from volstream.producer.main import run as produce
 from volstream.settings import (
     ConsumerSettings,
     KafkaSettings,
@@ -39,7 +39,7 @@ SWITCH_SECONDS = 10  # what the issue allows; following every second, it takes a
 
 def api_version(port: int) -> str | None:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=2) as page:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=2) as page:
             model = json.loads(page.read())["model"]
     except OSError:
         return None

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from producer.main import run
 from volstream.kafka.embedded import free_port
+from volstream.producer.main import run
 from volstream.settings import KafkaSettings, ProducerSettings
 from volstream.ticks import decode_batch
 
@@ -112,7 +112,7 @@ def test_paced_rate_and_metrics_endpoint(kafka: KafkaSettings) -> None:
     )
     thread.start()
     time.sleep(1.2)
-    page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()  # noqa: S310
+    page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     thread.join(10)
     assert "volstream_producer_ticks_total" in page
     assert "volstream_producer_source_lag_seconds" in page
@@ -174,7 +174,7 @@ def test_demo_trains_a_model_streams_until_ctrl_c_and_stops_cleanly(tmp_path: Pa
 def _predictions(port: int) -> float:
     """The consumer's acknowledged predictions, from its /metrics (0 until it serves)."""
     try:
-        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read()  # noqa: S310
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read()
     except OSError:
         return 0.0
     for line in page.decode().splitlines():

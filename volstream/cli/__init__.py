@@ -34,7 +34,8 @@ def _main(
 ) -> None:
     """Settings come from VOLSTREAM_* environment variables and .env; options override them."""
     if log_level.upper() not in logging.getLevelNamesMapping():
-        raise typer.BadParameter(f"unknown log level {log_level!r}", param_hint="--log-level")
+        msg = f"unknown log level {log_level!r}"
+        raise typer.BadParameter(msg, param_hint="--log-level")
     setup_logging(log_level)
     _state["debug"] = debug
 

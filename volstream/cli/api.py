@@ -26,7 +26,7 @@ def api(
 
     Example: `curl -s localhost:8000/predict/SYN-000`. Ctrl-C stops it.
     """
-    from api.main import run
+    from volstream.api.main import run
 
     settings = load(ApiSettings, host=host, port=port, max_rows=max_rows)
     model = load(ModelSettings, registry=registry, variant=variant)

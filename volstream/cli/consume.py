@@ -41,7 +41,7 @@ def consume(
     Run several with the same --group to share the partitions. Example:
     `volstream consume --stop-at-end` processes the backlog and exits.
     """
-    from consumer.main import run
+    from volstream.consumer.main import run
 
     settings = load(
         ConsumerSettings, group=group, batch_size=batch_size, batch_wait_ms=batch_wait_ms,

@@ -34,9 +34,9 @@ log = logging.getLogger(__name__)
 DEMO_DRIFT_SECONDS = 60
 DEMO_PATH_SEED = 8
 # Tansu lists every batch a partition stores on each fetch, and deletes nothing: its cost
-# grows with batches stored x fetches. At the demo's 150 ticks/s, bigger batches and rarer
-# fetches keep the p99 near 150 ms for the 11 minutes measured, where the defaults (20 ms,
-# 10 ms) passed a second in the 6th (benchmarks/bench_demo.py). Properties the user sets win.
+# grows with batches stored x fetches. At the demo's rate, bigger batches and rarer fetches
+# keep the p99 flat where the defaults let it climb (docs/benchmarks.md, the demo).
+# Properties the user sets win.
 EMBEDDED_BROKER_TUNING = {"linger.ms": "100", "fetch.wait.max.ms": "50"}
 
 

@@ -39,10 +39,11 @@ def drift(
     summary per pass (latest.html, latest.json). Example: `volstream drift --once`.
     """
     stop = install_stop_handlers()  # before Evidently's slow import: a SIGTERM then is clean too
-    from drift.main import run
+    from volstream.drift.main import run
 
     if pushgateway and not once:
-        raise typer.BadParameter("--pushgateway needs --once", param_hint="--pushgateway")
+        msg = "--pushgateway needs --once"
+        raise typer.BadParameter(msg, param_hint="--pushgateway")
     settings = load(
         DriftSettings, interval_seconds=interval, window_minutes=window_minutes,
         window_rows=window_rows, reports_dir=reports_dir, metrics_port=metrics_port,

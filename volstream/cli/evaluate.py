@@ -33,7 +33,7 @@ def evaluate(
     precision, recall, F1, Brier score and calibration by model version over
     sliding windows. Run one per cluster. Example: `volstream evaluate --windows 15m,1h`.
     """
-    from evaluator.main import run
+    from volstream.evaluator.main import run
 
     settings = load(
         EvaluateSettings, windows=windows, horizon_seconds=horizon, stop_at_end=stop_at_end,

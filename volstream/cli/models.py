@@ -190,7 +190,8 @@ def models_shadow(
     from volstream.model.registry import ModelRegistry
 
     if (version is None) == (not stop):
-        raise typer.BadParameter("give a VERSION, or --stop")
+        msg = "give a VERSION, or --stop"
+        raise typer.BadParameter(msg)
     store = ModelRegistry(load(ModelSettings, registry=registry).registry)
     shadow = store.set_shadow(None if stop else version)
     typer.echo(f"shadow model: {shadow.name}" if shadow else "no shadow model")
@@ -214,7 +215,8 @@ def models_compare(
     url = url or f"http://127.0.0.1:{load(EvaluateSettings).metrics_port}/metrics"
     samples = scrape(url)
     if samples is None:
-        raise typer.BadParameter(f"nothing answers at {url}: is `volstream evaluate` running?",
+        msg = f"nothing answers at {url}: is `volstream evaluate` running?"
+        raise typer.BadParameter(msg,
                                  param_hint="--url")  # fmt: skip
     rows = quality_rows(samples, window)
     if not rows:

@@ -19,7 +19,7 @@ from volstream.lifecycle import install_stop_handlers
 from volstream.settings import KafkaSettings, ProducerSettings, load
 
 if TYPE_CHECKING:
-    from producer.main import ProduceSummary
+    from volstream.producer.main import ProduceSummary
 
 P = ProducerSettings
 
@@ -71,7 +71,7 @@ def run_producer(
     kafka: KafkaSettings, settings: ProducerSettings, stop: threading.Event
 ) -> ProduceSummary:
     """Run the producer with a progress display when a person is watching."""
-    from producer.main import run  # services load only when their command runs
+    from volstream.producer.main import run  # services load only when their command runs
 
     with progress_display(settings) as advance:
         return run(kafka, settings, stop, progress=advance)

@@ -78,9 +78,8 @@ def wait_for_broker(settings: KafkaSettings, timeout: float | None = None) -> Cl
         except KafkaException as e:
             last_error = e.args[0].str() if e.args else str(e)
         if time.monotonic() >= deadline:
-            raise BrokerError(
-                f"cannot reach Kafka at {settings.bootstrap} within {timeout:g} s ({last_error})"
-            )
+            msg = f"cannot reach Kafka at {settings.bootstrap} within {timeout:g} s ({last_error})"
+            raise BrokerError(msg)
         time.sleep(0.1)
 
 
@@ -120,7 +119,8 @@ def _create(settings: KafkaSettings, topics: list[NewTopic]) -> set[str]:
             error = e.args[0]
             if error.name() == "TOPIC_ALREADY_EXISTS":
                 continue
-            raise BrokerError(f"cannot create topic {name}: {error.str()}") from e
+            msg = f"cannot create topic {name}: {error.str()}"
+            raise BrokerError(msg) from e
     return created
 
 
@@ -139,7 +139,8 @@ def describe_topics(settings: KafkaSettings, names: list[str]) -> list[TopicInfo
     metadata = wait_for_broker(settings)
     unknown = [name for name in names if name not in metadata.topics]
     if unknown:
-        raise BrokerError(f"no such topic: {', '.join(unknown)}")
+        msg = f"no such topic: {', '.join(unknown)}"
+        raise BrokerError(msg)
     consumer = watermark_consumer(settings)
     try:
         return [
@@ -182,5 +183,6 @@ def _watermarks(
             TopicPartition(topic, partition), timeout=settings.timeout_seconds
         )
     except KafkaException as e:
-        raise BrokerError(f"cannot read watermarks of {topic}[{partition}]: {e}") from e
+        msg = f"cannot read watermarks of {topic}[{partition}]: {e}"
+        raise BrokerError(msg) from e
     return int(low), int(high)

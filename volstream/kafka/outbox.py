@@ -68,12 +68,12 @@ class Outbox:
         """
         left = self._producer.flush(FLUSH_TIMEOUT_SECONDS)
         if left:
-            raise BrokerError(
-                f"{left} records were not acknowledged within {FLUSH_TIMEOUT_SECONDS:g} s"
-            )
+            msg = f"{left} records were not acknowledged within {FLUSH_TIMEOUT_SECONDS:g} s"
+            raise BrokerError(msg)
         if self._failures:
             failures, self._failures = self._failures, []
-            raise BrokerError(f"the broker refused {len(failures)} records: {failures[0]}")
+            msg = f"the broker refused {len(failures)} records: {failures[0]}"
+            raise BrokerError(msg)
         return time.time()
 
     def close(self) -> None:

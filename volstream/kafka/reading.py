@@ -44,6 +44,7 @@ def read_to_end(
                 if not messages or past_the_ends:
                     return
                 past_the_ends += 1
-        raise BrokerError(f"could not read {topic} to its end in time: {sorted(unread)} behind")
+        msg = f"could not read {topic} to its end in time: {sorted(unread)} behind"
+        raise BrokerError(msg)
     finally:
         reader.unassign()

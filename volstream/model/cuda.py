@@ -54,9 +54,8 @@ class CudaScorer:
     def predict_proba(self, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         x = np.ascontiguousarray(features, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self._trees.n_features:
-            raise ModelError(
-                f"expected rows of {self._trees.n_features} features, got shape {x.shape}"
-            )
+            msg = f"expected rows of {self._trees.n_features} features, got shape {x.shape}"
+            raise ModelError(msg)
         if len(x) == 0:
             return np.zeros(0)
         device_x = self._cuda.to_device(x)

@@ -75,8 +75,8 @@ FAST_PATH_MAX_ROWS = 8
 class LightGBMPredictor:
     """LightGBM's own CPU inference, with a set number of threads.
 
-    A few rows (an API request) take LightGBM's single-row C API, about 4 µs a
-    row against 20-40 µs of ``Booster.predict``'s per-call overhead; both run
+    A few rows (an API request) take LightGBM's single-row C API, which skips
+    ``Booster.predict``'s per-call set-up (docs/benchmarks.md, inference); both run
     the same trees in double precision and give the same numbers.
     """
 
@@ -145,7 +145,8 @@ class SingleRowPredictor:
 
 def _check(return_code: int) -> None:
     if return_code != 0:
-        raise ModelError(f"LightGBM: {_LIB.LGBM_GetLastError().decode()}")
+        msg = f"LightGBM: {_LIB.LGBM_GetLastError().decode()}"
+        raise ModelError(msg)
 
 
 class BaselinePredictor:
@@ -203,7 +204,8 @@ def _place(cpu: LightGBMPredictor, booster: lgb.Booster, device: DeviceSettings)
     problem = cuda_problem()
     if problem:
         if device.device == "cuda":
-            raise ConfigError(f"VOLSTREAM_DEVICE=cuda, but {problem}")
+            msg = f"VOLSTREAM_DEVICE=cuda, but {problem}"
+            raise ConfigError(msg)
         if not _said["no_gpu"]:
             log.info("VOLSTREAM_DEVICE=auto: %s; inference runs on the CPU", problem)
             _said["no_gpu"] = True
@@ -272,7 +274,8 @@ def _load_booster(version: ModelVersion) -> lgb.Booster:
     try:
         booster = lgb.Booster(model_file=str(version.model_file))
     except lgb.basic.LightGBMError as e:
-        raise ModelError(f"cannot load {version.model_file}: {e}") from e
+        msg = f"cannot load {version.model_file}: {e}"
+        raise ModelError(msg) from e
     if list(booster.feature_name()) != list(FEATURE_NAMES):
         raise ModelError(_mismatch(version.name, booster.feature_name()))
     return booster

@@ -72,14 +72,16 @@ class ModelRegistry:
         path = self.root / name
         if not (path / METADATA_FILE).is_file():
             known = ", ".join(v.name for v in self.versions()) or "none"
-            raise ModelError(f"no model version {name!r} in {self.root} (known: {known})")
+            msg = f"no model version {name!r} in {self.root} (known: {known})"
+            raise ModelError(msg)
         return self._read(path)
 
     def current(self) -> ModelVersion:
         """The version that serves."""
         name = self._state().get("current")
         if not name:
-            raise ModelError(f"no current model in {self.root}: train one with `volstream train`")
+            msg = f"no current model in {self.root}: train one with `volstream train`"
+            raise ModelError(msg)
         return self.get(name)
 
     def serving(self, pinned: str | None) -> ModelVersion:
@@ -101,7 +103,8 @@ class ModelRegistry:
         state = self._state()
         version = self.get(name) if name else None
         if version is not None and version.name == state.get("current"):
-            raise ModelError(f"{version.name} is the current version; shadow another one")
+            msg = f"{version.name} is the current version; shadow another one"
+            raise ModelError(msg)
         state.pop("shadow", None)
         self._write_state({**state, **({"shadow": version.name} if version else {})})
         return version
@@ -123,7 +126,8 @@ class ModelRegistry:
         self.root.mkdir(parents=True, exist_ok=True)
         final = self.root / name
         if final.exists():
-            raise ModelError(f"model version {name} already exists")
+            msg = f"model version {name} already exists"
+            raise ModelError(msg)
         staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=self.root))
         try:
             write(staging)
@@ -148,7 +152,8 @@ class ModelRegistry:
         """Serve the previously promoted version again."""
         history = self.history()
         if len(history) < 2:
-            raise ModelError("nothing to roll back to: fewer than two promotions in the history")
+            msg = "nothing to roll back to: fewer than two promotions in the history"
+            raise ModelError(msg)
         previous = history[-2]
         self.get(previous)
         state = {"current": previous, "history": history[:-1]}
@@ -167,7 +172,8 @@ class ModelRegistry:
         try:
             state: dict[str, Any] = json.loads(path.read_text())
         except json.JSONDecodeError as e:
-            raise ModelError(f"{path} is not valid JSON: {e}") from e
+            msg = f"{path} is not valid JSON: {e}"
+            raise ModelError(msg) from e
         return state
 
     def _write_state(self, state: dict[str, Any]) -> None:
@@ -182,5 +188,6 @@ class ModelRegistry:
         try:
             metadata = json.loads((path / METADATA_FILE).read_text())
         except (OSError, json.JSONDecodeError) as e:
-            raise ModelError(f"cannot read {path / METADATA_FILE}: {e}") from e
+            msg = f"cannot read {path / METADATA_FILE}: {e}"
+            raise ModelError(msg) from e
         return ModelVersion(path.name, path, metadata)

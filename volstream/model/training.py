@@ -115,7 +115,8 @@ def replay_history(settings: TrainSettings, report: Report = _quiet) -> History:
         if batches is not None and number >= batches:
             break
     if not features:
-        raise ModelError(f"the history is empty ({description})")
+        msg = f"the history is empty ({description})"
+        raise ModelError(msg)
     slots = {symbol: i for i, symbol in enumerate(engine.symbols)}
     symbol_ids = np.fromiter(
         (slots[s] for batch in symbols for s in batch), dtype=np.int64, count=sum(map(len, symbols))
@@ -149,10 +150,11 @@ def split_by_time(
     indices = {name: np.flatnonzero(mask) for name, mask in parts.items()}
     short = [name for name, rows in indices.items() if len(rows) < 100]
     if short:
-        raise ModelError(
+        msg = (
             f"the history is too short to split: {', '.join(short)} would have under 100 rows; "
             f"use a longer history (at least several times the {horizon_ms / 1000:g} s horizon)"
         )
+        raise ModelError(msg)
     return indices
 
 
@@ -199,9 +201,10 @@ def train(settings: TrainSettings, model: ModelSettings, report: Report = _quiet
     labels = future > level
     for name, rows in parts.items():
         if not labels[rows].any() or labels[rows].all():
-            raise ModelError(
+            msg = (
                 f"the {name} part has only one class of label; use a longer or more varied history"
             )
+            raise ModelError(msg)
     train_rows = evenly(parts["train"], settings.max_train_rows)
     validation_rows = evenly(parts["validation"], settings.max_train_rows)
     x, y = history.features, labels

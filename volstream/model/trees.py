@@ -63,9 +63,11 @@ class TreeArrays:
         """The trees ``Booster.predict`` uses (up to the best iteration, as it does)."""
         dump = booster.dump_model()
         if dump["num_tree_per_iteration"] != 1 or not dump["objective"].startswith("binary"):
-            raise ModelError(f"only binary models can be compiled, not {dump['objective']!r}")
+            msg = f"only binary models can be compiled, not {dump['objective']!r}"
+            raise ModelError(msg)
         if dump.get("average_output"):
-            raise ModelError("random-forest models (average_output) cannot be compiled")
+            msg = "random-forest models (average_output) cannot be compiled"
+            raise ModelError(msg)
         sigmoid = float(dump["objective"].split("sigmoid:")[1].split()[0])
         trees = [info["tree_structure"] for info in dump["tree_info"]]
         internal = max((info["num_leaves"] - 1 for info in dump["tree_info"]), default=0)
@@ -101,7 +103,8 @@ def _fill(arrays: dict[str, Any], t: int, node: dict[str, Any]) -> int:
         arrays["leaf_value"][t, leaf] = node["leaf_value"]
         return ~leaf
     if node["decision_type"] != "<=":
-        raise ModelError(f"categorical splits ({node['decision_type']!r}) cannot be compiled")
+        msg = f"categorical splits ({node['decision_type']!r}) cannot be compiled"
+        raise ModelError(msg)
     i = int(node["split_index"])
     arrays["feature"][t, i] = node["split_feature"]
     arrays["threshold"][t, i] = node["threshold"]
@@ -147,7 +150,8 @@ def predict_cpu(trees: TreeArrays, features: npt.NDArray[np.float64]) -> npt.NDA
     """Probabilities for ``features`` with the CPU build of :func:`traverse`."""
     x = np.ascontiguousarray(features, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != trees.n_features:
-        raise ModelError(f"expected rows of {trees.n_features} features, got shape {x.shape}")
+        msg = f"expected rows of {trees.n_features} features, got shape {x.shape}"
+        raise ModelError(msg)
     out = np.empty(len(x), dtype=np.float64)
     _predict_rows(x, out, trees.sigmoid, trees.root, *trees.args())
     return out

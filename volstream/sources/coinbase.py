@@ -62,9 +62,11 @@ def message_to_tick(message: dict[str, Any]) -> Tick:
         ticker = msgspec.convert(message, _Ticker)
         event_time = datetime.fromisoformat(ticker.time)
     except (msgspec.ValidationError, ValueError) as e:
-        raise ValueError(f"incomplete ticker message: {e}") from e
+        msg = f"incomplete ticker message: {e}"
+        raise ValueError(msg) from e
     if event_time.tzinfo is None:
-        raise ValueError("ticker message time has no time zone")
+        msg = "ticker message time has no time zone"
+        raise ValueError(msg)
     return Tick(
         symbol=ticker.product_id,
         event_time_ms=int(event_time.timestamp() * 1000),
@@ -109,7 +111,8 @@ class CoinbaseTickerStream:
             except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake) as e:
                 log.warning("coinbase connection lost (%s); reconnecting in %.1f s", e, backoff)
             except InvalidURI as e:
-                raise SourceError(f"bad Coinbase URL {self.url!r}: {e}") from e
+                msg = f"bad Coinbase URL {self.url!r}: {e}"
+                raise SourceError(msg) from e
             if self.stop.wait(backoff):
                 return
             backoff = min(backoff * 2, self.max_backoff)
@@ -159,7 +162,8 @@ class CoinbaseTickerStream:
             return None
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "error":
-            raise SourceError(f"coinbase refused the subscription: {message.get('message')}")
+            msg = f"coinbase refused the subscription: {message.get('message')}"
+            raise SourceError(msg)
         return classify(message, self.skipped)
 
 

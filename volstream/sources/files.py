@@ -47,14 +47,17 @@ class FileReplay:
 
     def __post_init__(self) -> None:
         if not self.paths:
-            raise SourceError("replay needs at least one file (--file)")
+            msg = "replay needs at least one file (--file)"
+            raise SourceError(msg)
         for path in self.paths:
             if not path.is_file():
-                raise SourceError(f"no such file: {path}")
+                msg = f"no such file: {path}"
+                raise SourceError(msg)
             if _kind(path) is None:
-                raise SourceError(
+                msg = (
                     f"{path}: unknown format; use .ndjson/.jsonl/.json[.gz], .csv[.gz] or .parquet"
                 )
+                raise SourceError(msg)
 
     def batches(self) -> Iterator[TickBatch]:
         """Every tick of every file, in file order."""
@@ -111,13 +114,15 @@ class FileReplay:
                         chunk, f"{path} rows from {number * self.batch_size}"
                     )
         except (ValueError, pd.errors.ParserError) as e:
-            raise SourceError(f"{path}: cannot read as CSV: {e}") from e
+            msg = f"{path}: cannot read as CSV: {e}"
+            raise SourceError(msg) from e
 
     def _parquet(self, path: Path) -> Iterator[TickBatch]:
         try:
             file = pq.ParquetFile(path)
         except Exception as e:  # pyarrow raises several types for a bad file
-            raise SourceError(f"{path}: cannot read as Parquet: {e}") from e
+            msg = f"{path}: cannot read as Parquet: {e}"
+            raise SourceError(msg) from e
         for number, record_batch in enumerate(file.iter_batches(batch_size=self.batch_size)):
             frame = record_batch.to_pandas()
             yield self._frame_to_batch(frame, f"{path} rows from {number * self.batch_size}")
@@ -125,7 +130,8 @@ class FileReplay:
     def _frame_to_batch(self, frame: pd.DataFrame, where: str) -> TickBatch:
         missing = [c for c in TABLE_COLUMNS if c not in frame.columns]
         if missing:
-            raise SourceError(f"{where}: missing columns {', '.join(missing)}")
+            msg = f"{where}: missing columns {', '.join(missing)}"
+            raise SourceError(msg)
         frame = frame[list(TABLE_COLUMNS)]
         bad = frame.isna().any(axis=1) | ~frame["side"].isin(["buy", "sell"])
         if bad.any():
