@@ -190,20 +190,12 @@ class LagCollector(Collector):
                 for key, value in rows.items():
                     families[key].add_metric(values, float(value))
         yield from families.values()
-        rate = tracker.rate()
         group = [self._group]
         yield _gauge(
             "group_lag_records", "Sum of committed lag over owned partitions.", group, total_lag
         )
         yield _gauge(
             "group_max_lag_seconds", "Largest time lag over owned partitions.", group, max_seconds
-        )
-        yield _gauge(
-            "processing_rate", "Ticks processed per second over the last 10 s.", group, rate
-        )
-        catch_up = total_lag / rate if rate > 0 else (0.0 if total_lag == 0 else float("inf"))
-        yield _gauge(
-            "catch_up_seconds", "Committed lag divided by the processing rate.", group, catch_up
         )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Final
 
 from confluent_kafka import Consumer, TopicPartition
 
@@ -21,8 +22,10 @@ from volstream.ticks import decode_batch
 __all__ = ["rebuild"]
 
 log = logging.getLogger(__name__)
-READ_BATCH = 5000
-READ_TIMEOUT_SECONDS = 30.0
+READ_BATCH: Final = 5000
+READ_TIMEOUT_SECONDS: Final = 30.0  # the longest a rebuild may hold up an assignment
+POLL_SECONDS: Final = 0.5
+LOOKUP_TIMEOUT_SECONDS: Final = 10.0
 
 
 def rebuild(
@@ -35,12 +38,16 @@ def rebuild(
     if last is None:
         return 0
     target_ms = last - LONGEST_MS
-    [found] = reader.offsets_for_times([TopicPartition(topic, partition, target_ms)], timeout=10)
+    [found] = reader.offsets_for_times(
+        [TopicPartition(topic, partition, target_ms)], timeout=LOOKUP_TIMEOUT_SECONDS
+    )
     start = found.offset if 0 <= found.offset < committed else 0
     reader.assign([TopicPartition(topic, partition, start)])
     folded, deadline, done = 0, time.monotonic() + READ_TIMEOUT_SECONDS, False
     while not done and time.monotonic() < deadline:
-        messages = [m for m in reader.consume(READ_BATCH, timeout=0.5) if m.error() is None]
+        messages = [
+            m for m in reader.consume(READ_BATCH, timeout=POLL_SECONDS) if m.error() is None
+        ]
         keep = [
             m for m in messages if (m.offset() or 0) < committed and m.timestamp()[1] >= target_ms
         ]

@@ -58,6 +58,8 @@ IDLE_WAIT_SECONDS: Final = 0.1  # longest wait for a first record: how often a q
 # collector scanning them at its default thresholds costs time on every tick for nothing.
 GC_THRESHOLDS: Final = (200_000, 20, 20)
 STATUS_EVERY_SECONDS: Final = 30.0
+FIRST_SYMBOLS: Final = 16  # a partition's engine starts this wide and doubles as symbols arrive
+PEEK_TIMEOUT_SECONDS: Final = 1.0  # a lag refresh waits this long for a stuck partition's next tick
 
 
 def last_of_each_partition(partitions: IntArray) -> dict[int, int]:
@@ -339,7 +341,7 @@ class StreamConsumer:
             for p, position in self.tracker.stale_positions().items()
             if self._positions_at_refresh.get(p) == position  # not moving: look at what waits
         }
-        peeked = peek_event_times(self.reader, stale, timeout=1.0) if stale else {}
+        peeked = peek_event_times(self.reader, stale, timeout=PEEK_TIMEOUT_SECONDS) if stale else {}
         self.tracker.watermarks(highs, {p: ms for (_, p), ms in peeked.items()})
         self._positions_at_refresh = {p: s.position for p, s in self.tracker.partitions.items()}
 
@@ -350,7 +352,7 @@ class StreamConsumer:
             high = int(self.consumer.get_watermark_offsets(tp, cached=True)[1])
             if high >= 0:
                 return high
-        return int(self.reader.get_watermark_offsets(tp, timeout=2)[1])
+        return int(self.reader.get_watermark_offsets(tp, timeout=self.kafka.timeout_seconds)[1])
 
     def _log_status(self) -> None:
         with self.tracker.lock:
@@ -366,7 +368,7 @@ class StreamConsumer:
             for tp in consumer.committed(partitions, timeout=self.kafka.timeout_seconds)
         }
         for p, offset in committed.items():
-            engine = FeatureEngine(symbols=16)
+            engine = FeatureEngine(symbols=FIRST_SYMBOLS)
             if self.settings.rebuild and offset > 0:
                 self.metrics.rebuilt.inc(rebuild(self.reader, self.topic, p, offset, engine))
             self.engines[p] = engine

@@ -20,7 +20,8 @@ from .grafana import VARIABLES, panel_queries
 from .tools import tool
 
 DOCS = Path(__file__).parent.parent / "docs"
-METRIC = re.compile(r"\b(volstream_[a-z0-9_]+|slo:[a-z0-9_:]+)")
+# A metric, or a recorded rule (level:metric:operations).
+METRIC = re.compile(r"(?<![\w:])((?:[a-z_]+:)?volstream_[a-z0-9_]+(?::[a-z0-9_]+)?|slo:[a-z0-9_:]+)")
 GRAFANA_VARIABLE = re.compile(r"\$(\w+)")
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from prometheus_client import CollectorRegistry
 
 from volstream.producer.metrics import build_metrics
@@ -125,3 +127,20 @@ def test_every_consumer_metric_is_documented() -> None:
     names = {m.name for m in registry.collect()}
     assert {f"volstream_consumer_{name}" for name, _ in PARTITION_GAUGES.values()} <= names
     assert not _undocumented(registry)
+
+
+def test_every_recording_rule_is_documented() -> None:
+    rules = Path(__file__).parents[1] / "docker" / "prometheus" / "rules"
+    records = [
+        rule["record"]
+        for path in sorted(rules.glob("*.yml"))
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+        if "record" in rule
+    ]
+    assert records
+    text = (DOCS / "metrics.md").read_text() + (DOCS / "slo.md").read_text()
+    assert "`slo:<slo>_error_ratio:rate<window>`" in text
+    # An SLO's error ratios are documented once for all their windows.
+    names = {re.sub(r"^(slo:\w+):rate\d+[mhd]$", r"\1", r) for r in records}
+    assert [n for n in names if f"`{n}`" not in text] == []

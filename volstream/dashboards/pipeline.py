@@ -57,7 +57,7 @@ def pipeline() -> Panel:
                  "(docs/metrics.md#lag-health).",
                  f"max(volstream_consumer_lag_health{{{CONSUMER}}})", mappings=LAG_STATES),
             stat("Catch-up time", "Committed lag divided by the processing rate, worst consumer.",
-                 f"max(volstream_consumer_catch_up_seconds{{{CONSUMER}}})", "s",
+                 f"max(instance:volstream_consumer_catch_up_seconds{{{CONSUMER}}})", "s",
                  thresholds=red_from(60)),
             stat("Alerts firing", "Prometheus alerts firing now (SLO and pipeline).",
                  'count(ALERTS{alertstate="firing"}) or vector(0)',
@@ -115,7 +115,8 @@ def pipeline() -> Panel:
             ], "s"),
             timeseries("Processing rate and partitions owned", "Ticks settled per second, and "
                        "partitions owned, per consumer; rebalances.", [
-                target(f"volstream_consumer_processing_rate{{{CONSUMER}}}", "rate {{instance}}"),
+                target(f"instance:volstream_consumer_processed_ticks:rate1m{{{CONSUMER}}}",
+                       "rate {{instance}}"),
                 target(f"volstream_consumer_assigned_partitions{{{CONSUMER}}}",
                        "partitions {{instance}}"),
                 target(f"sum by (kind) (increase(volstream_consumer_rebalances_total{{{CONSUMER}}}"
