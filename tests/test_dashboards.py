@@ -21,7 +21,9 @@ from .tools import tool
 
 DOCS = Path(__file__).parent.parent / "docs"
 # A metric, or a recorded rule (level:metric:operations).
-METRIC = re.compile(r"(?<![\w:])((?:[a-z_]+:)?volstream_[a-z0-9_]+(?::[a-z0-9_]+)?|slo:[a-z0-9_:]+)")
+METRIC = re.compile(
+    r"(?<![\w:])((?:[a-z_]+:)?volstream_[a-z0-9_]+(?::[a-z0-9_]+)?|slo:[a-z0-9_:]+)"
+)
 GRAFANA_VARIABLE = re.compile(r"\$(\w+)")
 
 
