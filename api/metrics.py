@@ -15,7 +15,12 @@ from typing import Any, Final
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from volstream.gpu_metrics import register_gpu_metrics
-from volstream.metrics import PROBABILITY_BUCKETS, BatchHistogram, inference_histogram
+from volstream.metrics import (
+    PROBABILITY_BUCKETS,
+    BatchHistogram,
+    ServedModelMetrics,
+    inference_histogram,
+)
 from volstream.model.inference import ModelInfo
 
 __all__ = ["ApiMetrics", "RequestMetrics", "build_api_metrics", "ERROR_KEY"]
@@ -42,9 +47,7 @@ class ApiMetrics:
     errors: Counter
     predictions: Counter
     probability: BatchHistogram
-    model_info: Gauge
-    model_load_seconds: Gauge
-    model_reloads: Counter
+    model: ServedModelMetrics
     inference_seconds: BatchHistogram
     requests_in_flight: int = 0  # what the in_flight gauge reads at a scrape
     _counters: dict[ModelInfo, Any] = field(default_factory=dict)
@@ -59,12 +62,6 @@ class ApiMetrics:
             self.probability.observe(p, info.version)
             n += 1
         counter.inc(n)
-
-    def set_model(self, info: ModelInfo) -> None:
-        """Show ``info`` as the only serving model."""
-        self.model_info.clear()
-        self.model_info.labels(info.version, info.variant, info.backend).set(1)
-        self.model_load_seconds.set(info.load_seconds)
 
 
 def build_api_metrics(registry: CollectorRegistry) -> ApiMetrics:
@@ -84,18 +81,10 @@ def build_api_metrics(registry: CollectorRegistry) -> ApiMetrics:
         probability=BatchHistogram("volstream_api_prediction_probability",
                                    "Predicted spike probabilities.", PROBABILITY_BUCKETS,
                                    registry, ["model_version"]),
-        model_info=Gauge("volstream_api_model_info", "The serving model: always 1.",
-                         ["version", "variant", "backend"], registry=registry),
-        model_load_seconds=Gauge("volstream_api_model_load_seconds",
-                                 "Time to load the serving model.", registry=registry),
-        model_reloads=Counter("volstream_api_model_reloads",
-                              "Registry changes followed: loaded, or failed (old model kept).",
-                              ["result"], registry=registry),
+        model=ServedModelMetrics.build(registry),
         inference_seconds=inference_histogram(registry, "api"),
     )  # fmt: skip
     register_gpu_metrics(registry)
-    for result in ("loaded", "failed"):
-        metrics.model_reloads.labels(result)
     metrics.in_flight.set_function(lambda: metrics.requests_in_flight)
     return metrics
 

@@ -82,7 +82,7 @@ class ModelHolder:
                 raise
             self.predictor, self.problem, self.settings = predictor, None, wanted
             self.loaded_at = datetime.now(UTC)
-            self._metrics.set_model(predictor.info)
+            self._metrics.model.show(predictor.info)
             return predictor
 
     def follow(self, stop: threading.Event) -> None:
@@ -107,9 +107,9 @@ class ModelHolder:
             except VolstreamError as e:
                 log.error("the registry changed, but %s did not load (%s); still serving %s",
                           current, e, serving)  # fmt: skip
-                self._metrics.model_reloads.labels("failed").inc()
+                self._metrics.model.reloads.labels("failed").inc()
                 continue
-            self._metrics.model_reloads.labels("loaded").inc()
+            self._metrics.model.reloads.labels("loaded").inc()
             log.info("registry changed: now serving %s/%s (was %s)",
                      predictor.info.version, predictor.info.variant, serving)  # fmt: skip
 

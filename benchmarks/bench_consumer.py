@@ -48,7 +48,7 @@ from volstream.kafka.clients import (
     PRODUCER_REQUIRED,
 )
 from volstream.kafka.embedded import EmbeddedBroker, free_port
-from volstream.metrics import LATENCY_BUCKETS, BatchHistogram
+from volstream.metrics import LATENCY_BUCKETS, BatchHistogram, bucket_quantile
 from volstream.model.registry import ModelRegistry
 from volstream.model.training import train
 from volstream.producer.main import run as produce
@@ -242,19 +242,12 @@ def _buckets(registry: CollectorRegistry, name: str) -> dict[float, float]:
 
 
 def _quantiles(buckets: list[tuple[float, float]]) -> dict[str, float]:
-    """p50, p90, p99 of cumulative (upper bound, count) buckets, interpolating linearly."""
-    bounds = np.array([b for b, _ in buckets])
-    counts = np.array([c for _, c in buckets])
-    total = counts[-1]
-    result = {"count": float(total), "over_100ms": float(1 - counts[bounds == 0.1][0] / total)}
+    """p50, p90, p99 of cumulative (upper bound, count) buckets, and the share over 100 ms."""
+    counts = dict(buckets)
+    total = max(counts.values())
+    result = {"count": total, "over_100ms": 1 - counts[0.1] / total}
     for q in (0.5, 0.9, 0.99):
-        rank = q * total
-        i = int(np.searchsorted(counts, rank))
-        lower, below = (0.0, 0.0) if i == 0 else (bounds[i - 1], counts[i - 1])
-        inside = counts[i] - below
-        result[f"p{int(q * 100)}"] = lower + (bounds[i] - lower) * (
-            (rank - below) / inside if inside else 1
-        )
+        result[f"p{int(q * 100)}"] = bucket_quantile(buckets, q) or 0.0
     return result
 
 

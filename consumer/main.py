@@ -64,20 +64,17 @@ def run(
     """
     registry = registry or CollectorRegistry()
     metrics = build_metrics(registry, kafka.ticks_topic, settings.group)
-    server = serve_metrics(registry, settings.metrics_port)
-    if server:
-        log.info("consumer metrics at %s", server.url)
     started = time.monotonic()
     worker = None
-    try:
-        worker = build(kafka, settings, model, registry, metrics=metrics, stop=stop, device=device)
-        if worker is not None:
-            worker.run(stop)
-    finally:
-        if worker is not None:
-            worker.close()
-        if server:
-            server.close()
+    with serve_metrics(registry, settings.metrics_port, "consumer"):
+        try:
+            worker = build(kafka, settings, model, registry, metrics=metrics, stop=stop,
+                           device=device)  # fmt: skip
+            if worker is not None:
+                worker.run(stop)
+        finally:
+            if worker is not None:
+                worker.close()
     done = (worker.consumed, worker.predicted, worker.rejected) if worker else (0, 0, 0)
     summary = ConsumeSummary(*done, time.monotonic() - started)
     log.info("consumer finished: %s", summary.line())
@@ -102,7 +99,7 @@ def build(
     follower = RegistryFollower(
         model, device or load(DeviceSettings),
         wrap=lambda predictor: TimedPredictor(predictor, inference),
-        on_failure=lambda problem: metrics.model_reloads.labels("failed").inc(),
+        on_failure=lambda problem: metrics.model.reloads.labels("failed").inc(),
     )  # fmt: skip
     register_gpu_metrics(registry)
     predictor = follower.wait(stop or threading.Event())

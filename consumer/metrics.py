@@ -7,7 +7,12 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from volstream.metrics import LATENCY_BUCKETS, PROBABILITY_BUCKETS, BatchHistogram
+from volstream.metrics import (
+    LATENCY_BUCKETS,
+    PROBABILITY_BUCKETS,
+    BatchHistogram,
+    ServedModelMetrics,
+)
 from volstream.ticks import REJECT_REASONS
 
 __all__ = ["STAGES", "ConsumerMetrics", "build_metrics"]
@@ -39,9 +44,7 @@ class ConsumerMetrics:
     end_to_end: BatchHistogram
     probability: BatchHistogram
     assigned: Gauge
-    model_info: Gauge
-    model_load_seconds: Gauge
-    model_reloads: Counter
+    model: ServedModelMetrics
 
 
 def build_metrics(registry: CollectorRegistry, topic: str, group: str) -> ConsumerMetrics:
@@ -77,13 +80,7 @@ def build_metrics(registry: CollectorRegistry, topic: str, group: str) -> Consum
                                    PROBABILITY_BUCKETS, registry, ["model_version"]),
         assigned=Gauge("volstream_consumer_assigned_partitions", "Partitions this process owns.",
                        ["group"], registry=registry),
-        model_info=Gauge("volstream_model_info", "The model that serves (always 1).",
-                         ["version", "variant", "backend"], registry=registry),
-        model_load_seconds=Gauge("volstream_model_load_seconds",
-                                 "Time it took to load the model.", registry=registry),
-        model_reloads=Counter("volstream_model_reloads",
-                              "Registry changes followed: loaded, or failed (old model kept).",
-                              ["result"], registry=registry),
+        model=ServedModelMetrics.build(registry),
     )  # fmt: skip
     metrics.consumed.labels(topic)
     for reason in REJECT_REASONS:
@@ -93,6 +90,4 @@ def build_metrics(registry: CollectorRegistry, topic: str, group: str) -> Consum
     for kind in ("assign", "revoke"):
         metrics.rebalances.labels(kind)
     metrics.assigned.labels(group)
-    for result in ("loaded", "failed"):
-        metrics.model_reloads.labels(result)
     return metrics

@@ -42,9 +42,8 @@ from volstream.consumer.pipeline import (
 from volstream.consumer.rebuild import rebuild
 from volstream.errors import BrokerError
 from volstream.features import FeatureEngine
-from volstream.kafka.admin import watermark_consumer
-from volstream.kafka.clients import make_consumer
-from volstream.kafka.outbox import Outbox
+from volstream.kafka.clients import make_consumer, make_reader
+from volstream.kafka.outbox import Outbox, SymbolKeys
 from volstream.lag import peek_event_times
 from volstream.model.inference import ModelInfo, Predictor
 from volstream.model.serving import RegistryFollower
@@ -100,7 +99,7 @@ class StreamConsumer:
             kafka, settings.group,
             required={"enable.partition.eof": settings.stop_at_end, "on_commit": self._on_commit},
         )  # fmt: skip
-        self.reader = watermark_consumer(kafka)  # no group: rebuilds, peeks and watermarks
+        self.reader = make_reader(kafka, "consume")  # no group: rebuilds, peeks and watermarks
         self.outbox = Outbox(kafka)
         self.engines: dict[int, FeatureEngine] = {}
         self.at_end: set[int] = set()
@@ -108,7 +107,7 @@ class StreamConsumer:
         self.taken = 0  # handed out by consume(), settled or not
         self._positions_at_refresh: dict[int, int] = {}
         self._in_flight: _InFlight | None = None
-        self._keys: dict[str, bytes] = {}  # symbol -> message key, encoded once
+        self._keys = SymbolKeys()
         self.first_batch_at: float | None = None  # perf_counter of the first poll that had data
         self.last_settled_at: float | None = None
         self._paused = threading.Event()
@@ -177,14 +176,12 @@ class StreamConsumer:
         predictor = self.follower.poll(self.predictor)
         if predictor is not None:
             self.predictor = predictor
-            self.metrics.model_reloads.labels("loaded").inc()
+            self.metrics.model.reloads.labels("loaded").inc()
             self._show_model()
 
     def _show_model(self) -> None:
         info = self.predictor.info
-        self.metrics.model_info.clear()
-        self.metrics.model_info.labels(info.version, info.variant, info.backend).set(1)
-        self.metrics.model_load_seconds.set(info.load_seconds)
+        self.metrics.model.show(info)
         self.metrics.probability.labels(info.version)
 
     @property
@@ -256,7 +253,7 @@ class StreamConsumer:
 
     def _send(self, messages: list[Message], decoded: Decoded, values: list[bytes]) -> None:
         ticks = decoded.ticks
-        keys = [self._keys.get(s) or self._key(s) for s in ticks.symbol]
+        keys = self._keys.of(ticks.symbol)
         self.outbox.send_many(
             self.kafka.predictions_topic, values, keys, ticks.event_time_ms.tolist()
         )
@@ -267,10 +264,6 @@ class StreamConsumer:
                 self.kafka.dlq_topic, message.value() or b"", message.key(),
                 message.timestamp()[1], headers,
             )  # fmt: skip
-
-    def _key(self, symbol: str) -> bytes:
-        self._keys[symbol] = symbol.encode()
-        return self._keys[symbol]
 
     def settle(self) -> None:
         """Wait for the batch in flight to be acknowledged, commit it and record it."""

@@ -42,10 +42,9 @@ def run(
     load_reference(ModelRegistry(model.registry).serving(model.version))
     registry = registry or CollectorRegistry()
     metrics = build_drift_metrics(registry)
-    server = None if once else serve_metrics(registry, settings.metrics_port)
-    if server:
-        log.info("drift: metrics at %s; a pass every %g s", server.url, settings.interval_seconds)
-    try:
+    if not once:
+        log.info("drift: a pass every %g s", settings.interval_seconds)
+    with serve_metrics(registry, 0 if once else settings.metrics_port, "drift"):
         while once or not stop.is_set():
             try:
                 run_pass(kafka, settings, model, metrics)
@@ -55,9 +54,6 @@ def run(
                 log.error("drift: the pass failed: %s", _describe(e))
             if once or stop.wait(settings.interval_seconds):
                 break
-    finally:
-        if server:
-            server.close()
     if pushgateway:
         _push(pushgateway, registry)
 

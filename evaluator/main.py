@@ -21,7 +21,8 @@ from volstream.evaluator.quality import QualityWindows
 from volstream.evaluator.shadow import ShadowModels
 from volstream.evaluator.stream import Evaluator
 from volstream.evaluator.versions import VersionBook
-from volstream.kafka.admin import wait_for_broker, watermark_consumer
+from volstream.kafka.admin import wait_for_broker
+from volstream.kafka.clients import make_reader
 from volstream.kafka.reading import read_to_end
 from volstream.lag import peek_event_times
 from volstream.metrics import serve_metrics
@@ -56,19 +57,15 @@ def run(
 ) -> EvaluateSummary:
     """Judge predictions until ``stop`` (or the end, with ``stop_at_end``)."""
     registry = registry or CollectorRegistry()
-    server = serve_metrics(registry, settings.metrics_port)
-    if server:
-        log.info("evaluator metrics at %s", server.url)
     started = time.monotonic()
     evaluator = None
-    try:
-        evaluator = build(kafka, settings, model, registry)
-        evaluator.run(stop)
-    finally:
-        if evaluator is not None:
-            evaluator.close()
-        if server:
-            server.close()
+    with serve_metrics(registry, settings.metrics_port, "evaluator"):
+        try:
+            evaluator = build(kafka, settings, model, registry)
+            evaluator.run(stop)
+        finally:
+            if evaluator is not None:
+                evaluator.close()
     summary = EvaluateSummary(evaluator.published, evaluator.restored,
                               time.monotonic() - started)  # fmt: skip
     log.info("evaluator finished: %s", summary.line())
@@ -111,7 +108,7 @@ def check_topics(kafka: KafkaSettings) -> None:
 def restore_windows(kafka: KafkaSettings, windows: QualityWindows, lock: threading.Lock) -> int:
     """Count the outcomes already published within the longest window (after a restart)."""
     topic = kafka.outcomes_topic
-    reader = watermark_consumer(kafka)
+    reader = make_reader(kafka, "evaluate")
     try:
         partitions = list(reader.list_topics(topic, timeout=kafka.timeout_seconds)
                           .topics[topic].partitions)  # fmt: skip

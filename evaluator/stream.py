@@ -30,9 +30,8 @@ from volstream.evaluator.metrics import EvaluatorMetrics
 from volstream.evaluator.quality import QualityWindows
 from volstream.evaluator.shadow import ShadowModels
 from volstream.evaluator.versions import VersionBook
-from volstream.kafka.admin import watermark_consumer
-from volstream.kafka.clients import PARTITION_EOF, make_consumer
-from volstream.kafka.outbox import Outbox
+from volstream.kafka.clients import PARTITION_EOF, make_consumer, make_reader
+from volstream.kafka.outbox import Outbox, SymbolKeys
 from volstream.kafka.reading import read_to_end
 from volstream.labels import HorizonTracker
 from volstream.outcomes import Outcome, decode_outcome, encode_outcomes
@@ -104,8 +103,9 @@ class Evaluator:
             kafka, settings.group, tuning=FETCH_TUNING,
             required={"enable.partition.eof": settings.stop_at_end},
         )  # fmt: skip
-        self.reader = watermark_consumer(kafka)
+        self.reader = make_reader(kafka, "evaluate")
         self.outbox = Outbox(kafka)
+        self._keys = SymbolKeys()
         self.judge = Judge(versions, shadows, self.horizon_ms, metrics)
         self.states: dict[int, PartitionState] = {}
         self.at_end: set[int] = set()
@@ -165,7 +165,7 @@ class Evaluator:
             self.outbox.send_many(
                 self.kafka.outcomes_topic,
                 encode_outcomes(outcomes),
-                [o.symbol.encode() for o in outcomes],
+                self._keys.of(o.symbol for o in outcomes),
                 [o.label_time_ms for o in outcomes],
                 partition,
             )

@@ -72,20 +72,16 @@ def run(
     """Publish ticks from the configured source until it ends, a limit is reached, or ``stop``."""
     registry = registry or CollectorRegistry()
     metrics = build_metrics(registry, kafka.ticks_topic)
-    server = serve_metrics(registry, settings.metrics_port)
-    if server:
-        log.info("producer metrics at %s", server.url)
-    publisher = TickPublisher(kafka, kafka.ticks_topic, metrics)
-    source = open_source(settings, stop, metrics)  # after the metadata wait: event time ~ now
-    loop = _Loop(settings, source, publisher, metrics, stop, progress)
-    started = time.monotonic()
-    try:
-        loop.run()
-    finally:
-        publisher.flush(FLUSH_TIMEOUT_SECONDS)
-        publisher.close()
-        if server:
-            server.close()
+    with serve_metrics(registry, settings.metrics_port, "producer"):
+        publisher = TickPublisher(kafka, kafka.ticks_topic, metrics)
+        source = open_source(settings, stop, metrics)  # after the metadata wait: event time ~ now
+        loop = _Loop(settings, source, publisher, metrics, stop, progress)
+        started = time.monotonic()
+        try:
+            loop.run()
+        finally:
+            publisher.flush(FLUSH_TIMEOUT_SECONDS)
+            publisher.close()
     skipped = sum(source.skipped.values())
     loop.record_skipped()
     summary = ProduceSummary(publisher.acked, publisher.failed, skipped, time.monotonic() - started)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from typing import Final
 
 from confluent_kafka import KafkaError, KafkaException, Message
 
 from volstream.errors import BrokerError
 from volstream.kafka.clients import make_producer
+from volstream.kafka.outbox import SymbolKeys, produce_all
 from volstream.producer.metrics import ProducerMetrics
 from volstream.settings import KafkaSettings
 from volstream.ticks import TickBatch, encode_ticks
@@ -18,8 +18,6 @@ from volstream.ticks import TickBatch, encode_ticks
 __all__ = ["TickPublisher"]
 
 log = logging.getLogger(__name__)
-
-QUEUE_LIMIT: Final = 450_000  # below queue.buffering.max.messages: room for the next produce
 
 
 class TickPublisher:
@@ -39,7 +37,7 @@ class TickPublisher:
         self._metrics = metrics
         self._queued = 0
         self._in_flight: deque[tuple[int, float, int]] = deque()  # (queued after, at, size)
-        self._keys: dict[str, bytes] = {}
+        self._keys = SymbolKeys()
         self._producer = make_producer(kafka, self._on_failure)
         self._check_topic(kafka.timeout_seconds)
 
@@ -60,22 +58,13 @@ class TickPublisher:
 
     def publish(self, batch: TickBatch) -> None:
         """Queue every tick of ``batch``; waits for room when the client's queue is full."""
-        produce, topic = self._producer.produce, self.topic
-        keys = [self._keys.get(s) or self._key(s) for s in batch.symbol]
         values = encode_ticks(batch.to_ticks())
-        for value, key, timestamp in zip(values, keys, batch.event_time_ms.tolist(), strict=True):
-            try:
-                produce(topic, value, key, timestamp=timestamp)
-            except BufferError:  # the client's queue is full: serve reports, then send it
-                self._wait_for_room()
-                produce(topic, value, key, timestamp=timestamp)
+        keys = self._keys.of(batch.symbol)
+        timestamps = batch.event_time_ms.tolist()
+        produce_all(self._producer, self.topic, values, keys, timestamps, serve=self.poll)
         self._queued += len(batch)
         self._in_flight.append((self._queued, time.monotonic(), len(batch)))
         self.poll(0)
-
-    def _wait_for_room(self) -> None:
-        while len(self._producer) >= QUEUE_LIMIT:
-            self.poll(0.05)
 
     def poll(self, timeout: float) -> None:
         """Serve failure reports and account for what the broker acknowledged."""
@@ -94,10 +83,6 @@ class TickPublisher:
     def close(self) -> None:
         """Release the client and its connections (flush first)."""
         self._producer.close()
-
-    def _key(self, symbol: str) -> bytes:
-        self._keys[symbol] = symbol.encode()
-        return self._keys[symbol]
 
     def _on_failure(self, error: KafkaError, message: Message) -> None:
         self.failed += 1

@@ -140,7 +140,7 @@ def test_an_api_started_before_any_model_serves_the_first_one_promoted(
             time.sleep(0.05)
         assert client.post("/predict", json={"rows": [ROW]}).status_code == 200
         metrics = client.get("/metrics").text
-        assert sample(metrics, "volstream_api_model_reloads_total", result="loaded") == 1
+        assert sample(metrics, "volstream_model_reloads_total", result="loaded") == 1
 
 
 def test_reload_switches_variant_and_needs_the_key(small_registry: Path) -> None:
@@ -221,8 +221,8 @@ def test_request_metrics_use_route_templates_and_count_errors(
     assert sample(text, "volstream_api_predictions_total", model_version=version,
                   variant="model") == 6  # fmt: skip
     assert sample(text, "volstream_api_prediction_probability_count", model_version=version) == 6
-    assert sample(text, "volstream_api_model_info", version=version, backend="lightgbm-cpu") == 1
-    assert sample(text, "volstream_api_model_load_seconds") > 0
+    assert sample(text, "volstream_model_info", version=version, backend="lightgbm-cpu") == 1
+    assert sample(text, "volstream_model_load_seconds") > 0
     assert sample(text, "volstream_api_requests_in_flight") == 1  # this scrape
 
 

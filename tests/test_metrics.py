@@ -54,3 +54,13 @@ def test_observe_repeated_counts_one_value_many_times() -> None:
     assert registry.get_sample_value("z_seconds_bucket", {"topic": "t", "le": "0.05"}) == 0
     assert registry.get_sample_value("z_seconds_bucket", {"topic": "t", "le": "0.1"}) == 500
     assert registry.get_sample_value("z_seconds_sum", {"topic": "t"}) == pytest.approx(50.0)
+
+
+def test_bucket_quantile_interpolates_inside_its_bucket() -> None:
+    from volstream.metrics import bucket_quantile
+
+    buckets = [(0.1, 50.0), (0.2, 100.0), (float("inf"), 100.0)]
+    assert bucket_quantile(buckets, 0.25) == pytest.approx(0.05)
+    assert bucket_quantile(buckets, 0.75) == pytest.approx(0.15)
+    assert bucket_quantile([(0.1, 0.0), (float("inf"), 5.0)], 0.5) == 0.1  # past the last edge
+    assert bucket_quantile([(0.1, 0.0), (float("inf"), 0.0)], 0.5) is None

@@ -32,7 +32,8 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient
 
 from volstream.errors import BrokerError
-from volstream.kafka.admin import wait_for_broker, watermark_consumer
+from volstream.kafka.admin import wait_for_broker
+from volstream.kafka.clients import make_reader
 from volstream.settings import KafkaSettings
 
 __all__ = [
@@ -144,7 +145,7 @@ def group_lag(
     if topics:
         committed = {k: v for k, v in committed.items() if k[0] in topics}
     owners, active = _members(admin, group)
-    consumer = watermark_consumer(kafka)
+    consumer = make_reader(kafka, "lag")
     try:
         highs = {
             key: int(

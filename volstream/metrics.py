@@ -8,27 +8,35 @@ use a fresh ``CollectorRegistry``. Observations on hot paths are made per batch:
 from __future__ import annotations
 
 import errno
+import logging
+import math
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Final
-from wsgiref.simple_server import WSGIServer
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from volstream.errors import ConfigError
 
+if TYPE_CHECKING:
+    from volstream.model.inference import ModelInfo
+
+log = logging.getLogger(__name__)
+
 __all__ = [
     "LATENCY_BUCKETS",
     "PROBABILITY_BUCKETS",
     "BatchHistogram",
-    "MetricsServer",
+    "ServedModelMetrics",
     "batch_class",
+    "bucket_quantile",
     "inference_histogram",
     "serve_metrics",
 ]
@@ -145,29 +153,22 @@ class BatchHistogram(Collector):
         yield family
 
 
-@dataclass
-class MetricsServer:
-    """A running /metrics endpoint."""
-
-    url: str
-    _server: WSGIServer
-
-    def close(self) -> None:
-        """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
-
-
+@contextmanager
 def serve_metrics(
     registry: CollectorRegistry,
     port: int,
+    service: str,
     host: str = "0.0.0.0",  # noqa: S104
-) -> MetricsServer | None:
-    """Serve ``registry`` at ``http://host:port/metrics`` in a thread; port 0 serves nothing."""
+) -> Iterator[str | None]:
+    """Serve ``registry`` at ``http://host:port/metrics`` while the block runs; yields the URL.
+
+    Port 0 serves nothing (and yields None). A port in use stops start-up with one line.
+    """
     if port == 0:
-        return None
+        yield None
+        return
     try:
-        server, _ = start_http_server(port, addr=host, registry=registry)
+        server, thread = start_http_server(port, addr=host, registry=registry)
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
             msg = f"metrics port {port} is already in use; choose another"
@@ -175,7 +176,14 @@ def serve_metrics(
         msg = f"cannot serve metrics on {host}:{port}: {e.strerror}"
         raise ConfigError(msg) from e
     shown = "127.0.0.1" if host == "0.0.0.0" else host  # noqa: S104
-    return MetricsServer(f"http://{shown}:{port}/metrics", server)
+    url = f"http://{shown}:{port}/metrics"
+    log.info("%s metrics at %s", service, url)
+    try:
+        yield url
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 #: Seconds of one inference call, from 10 µs (one row) to 5 s (a huge batch).
@@ -200,3 +208,58 @@ def inference_histogram(registry: CollectorRegistry, service: str) -> BatchHisto
         registry,
         ["backend", "batch"],
     )
+
+
+@dataclass(frozen=True)
+class ServedModelMetrics:
+    """The model a service serves, and how following the registry goes.
+
+    The consumer and the API export the same three series; Prometheus's ``job``
+    label tells them apart.
+    """
+
+    info: Gauge
+    load_seconds: Gauge
+    reloads: Counter
+
+    @classmethod
+    def build(cls, registry: CollectorRegistry) -> ServedModelMetrics:
+        metrics = cls(
+            info=Gauge("volstream_model_info", "The model that serves (always 1).",
+                       ["version", "variant", "backend"], registry=registry),
+            load_seconds=Gauge("volstream_model_load_seconds",
+                               "Time it took to load the model.", registry=registry),
+            reloads=Counter("volstream_model_reloads",
+                            "Registry changes followed: loaded, or failed (old model kept).",
+                            ["result"], registry=registry),
+        )  # fmt: skip
+        for result in ("loaded", "failed"):
+            metrics.reloads.labels(result)
+        return metrics
+
+    def show(self, info: ModelInfo) -> None:
+        """Show ``info`` as the only model serving."""
+        self.info.clear()
+        self.info.labels(info.version, info.variant, info.backend).set(1)
+        self.load_seconds.set(info.load_seconds)
+
+
+def bucket_quantile(buckets: Sequence[tuple[float, float]], q: float) -> float | None:
+    """The ``q`` quantile of a histogram's cumulative (upper edge, count) buckets.
+
+    Interpolated linearly inside its bucket, as PromQL's ``histogram_quantile`` does;
+    None for an empty histogram.
+    """
+    ordered = sorted(buckets)
+    count = ordered[-1][1] if ordered else 0.0
+    if count <= 0:
+        return None
+    lower, below = 0.0, 0.0
+    for edge, cumulative in ordered:
+        if cumulative >= q * count:
+            if math.isinf(edge):
+                return lower
+            inside = cumulative - below
+            return lower + (edge - lower) * ((q * count - below) / inside if inside else 1.0)
+        lower, below = edge, cumulative
+    return lower

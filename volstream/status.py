@@ -7,7 +7,6 @@ whole run. The SLO lines judge that interval by the SLOs of docs/slo.md.
 
 from __future__ import annotations
 
-import math
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Group
 from rich.table import Table
 
+from volstream.metrics import bucket_quantile
 from volstream.settings import duration_ms
 
 __all__ = ["QualityRow", "Snapshot", "quality_rows", "render", "scrape", "scrape_all"]
@@ -107,19 +107,7 @@ def quantile(before: Samples | None, now: Samples | None, name: str, q: float,
             if n == f"{name}_bucket" and labels.items() <= label.items():
                 edge = float(label["le"])
                 buckets[edge] = buckets.get(edge, 0.0) + sign * value
-    ordered = sorted(buckets.items())
-    count = ordered[-1][1] if ordered else 0.0
-    if count <= 0:
-        return None
-    lower, below = 0.0, 0.0
-    for edge, cumulative in ordered:
-        if cumulative >= q * count:
-            if math.isinf(edge):
-                return lower
-            inside = cumulative - below
-            return lower + (edge - lower) * ((q * count - below) / inside if inside else 1.0)
-        lower, below = edge, cumulative
-    return lower
+    return bucket_quantile(list(buckets.items()), q)
 
 
 def render(before: Snapshot, now: Snapshot) -> Group:

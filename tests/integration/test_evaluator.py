@@ -316,15 +316,12 @@ def compare_shows_both_models(metrics: CollectorRegistry, version: str) -> None:
     """`volstream models compare` reads the evaluator's /metrics."""
     from volstream.metrics import serve_metrics
 
-    server = serve_metrics(metrics, free_port())
-    assert server is not None
-    try:
+    with serve_metrics(metrics, free_port(), "evaluator") as url:
+        assert url is not None
         shown = subprocess.run(
-            [sys.executable, "-m", "volstream", "models", "compare", "--url", server.url],
+            [sys.executable, "-m", "volstream", "models", "compare", "--url", url],
             capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"},
         )  # fmt: skip
-    finally:
-        server.close()
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     assert any("served" in line and version in line and "model" in line for line in lines)

@@ -46,7 +46,7 @@ def model() -> Panel:
                 *quantiles("volstream_api_prediction_probability", "", "model_version", (0.5,)),
             ], "percentunit"),
             table("Models in service", "The model each consumer and the API serve.",
-                  "volstream_model_info or volstream_api_model_info"),
+                  "volstream_model_info"),
         ],
         "Live quality (outcomes 60 s after each prediction)": [
             timeseries("Live PR-AUC by model", "PR-AUC over the last hour of outcomes, for the "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +15,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from volstream.errors import BrokerError
-from volstream.kafka.clients import LIBRDKAFKA_LOG
+from volstream.kafka.clients import make_reader
 from volstream.settings import KafkaSettings
 
 __all__ = [
@@ -141,7 +140,7 @@ def describe_topics(settings: KafkaSettings, names: list[str]) -> list[TopicInfo
     if unknown:
         msg = f"no such topic: {', '.join(unknown)}"
         raise BrokerError(msg)
-    consumer = watermark_consumer(settings)
+    consumer = make_reader(settings, "admin")
     try:
         return [
             TopicInfo(
@@ -159,20 +158,6 @@ def describe_topics(settings: KafkaSettings, names: list[str]) -> list[TopicInfo
 
 def _by_id(partition: Any) -> int:
     return int(partition.id)
-
-
-def watermark_consumer(settings: KafkaSettings) -> Consumer:
-    """A consumer that joins no group, for reading watermarks and offsets."""
-    return Consumer(
-        settings.client_config(
-            None,
-            **{
-                "group.id": f"volstream-admin-{uuid.uuid4().hex[:8]}",
-                "enable.auto.commit": False,
-                "logger": LIBRDKAFKA_LOG,
-            },
-        )
-    )
 
 
 def _watermarks(

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -24,6 +25,7 @@ __all__ = [
     "PRODUCER_REQUIRED",
     "make_consumer",
     "make_producer",
+    "make_reader",
 ]
 
 log = logging.getLogger(__name__)
@@ -95,5 +97,24 @@ def make_consumer(
             logger=LIBRDKAFKA_LOG,
             error_cb=_on_client_error,
             **(required or {}),
+        )
+    )
+
+
+def make_reader(kafka: KafkaSettings, purpose: str = "reader") -> Consumer:
+    """A consumer that joins no group: the caller assigns partitions, and it never commits.
+
+    For watermarks, offsets-for-times and reading a topic's tail; ``purpose`` names
+    its throwaway group id in the broker's logs.
+    """
+    return Consumer(
+        kafka.client_config(
+            None,
+            **{
+                "group.id": f"volstream-{purpose}-{uuid.uuid4().hex[:8]}",
+                "enable.auto.commit": False,
+                "logger": LIBRDKAFKA_LOG,
+                "error_cb": _on_client_error,
+            },
         )
     )

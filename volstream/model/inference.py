@@ -20,7 +20,6 @@ import numpy.typing as npt
 from lightgbm.basic import _LIB  # type: ignore[attr-defined]  # the C API handle
 
 from volstream.errors import ConfigError, ModelError
-from volstream.features import FEATURE_NAMES
 from volstream.metrics import BatchHistogram, batch_class
 from volstream.model.baseline import BaselineRule
 from volstream.model.cuda import CudaScorer, cuda_problem
@@ -177,7 +176,7 @@ def load_predictor(
     device = device or load(DeviceSettings)
     registry = ModelRegistry(settings.registry)
     version = registry.serving(settings.version)
-    check_features(version)
+    version.check_features()
     started = time.perf_counter()
     predictor: Predictor
     if settings.variant == "baseline":
@@ -276,20 +275,5 @@ def _load_booster(version: ModelVersion) -> lgb.Booster:
     except lgb.basic.LightGBMError as e:
         msg = f"cannot load {version.model_file}: {e}"
         raise ModelError(msg) from e
-    if list(booster.feature_name()) != list(FEATURE_NAMES):
-        raise ModelError(_mismatch(version.name, booster.feature_name()))
+    version.check_features(booster.feature_name())
     return booster
-
-
-def check_features(version: ModelVersion) -> None:
-    """Refuse a version whose feature list is not the engine's."""
-    names = version.metadata.get("feature_names")
-    if names != list(FEATURE_NAMES):
-        raise ModelError(_mismatch(version.name, names))
-
-
-def _mismatch(name: str, names: object) -> str:
-    return (
-        f"model {name} was trained on features {names}, but this engine computes "
-        f"{list(FEATURE_NAMES)}: retrain it with `volstream train`"
-    )

@@ -17,11 +17,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from volstream.errors import ModelError
+from volstream.features import FEATURE_NAMES
 
 __all__ = ["ModelRegistry", "ModelVersion"]
 
@@ -48,6 +50,19 @@ class ModelVersion:
     def reference_file(self) -> Path:
         """The drift reference sample."""
         return self.path / REFERENCE_FILE
+
+    def check_features(self, model_names: Iterable[str] | None = None) -> None:
+        """Refuse a version trained on other features than the engine computes.
+
+        ``model_names`` are the model file's own (LightGBM's); else the metadata's.
+        """
+        names = self.metadata.get("feature_names") if model_names is None else list(model_names)
+        if names != list(FEATURE_NAMES):
+            msg = (
+                f"model {self.name} was trained on features {names}, but this engine computes "
+                f"{list(FEATURE_NAMES)}: retrain it with `volstream train`"
+            )
+            raise ModelError(msg)
 
 
 class ModelRegistry:
