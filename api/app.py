@@ -34,7 +34,15 @@ from volstream.api.schemas import openapi_components
 from volstream.api.service import ModelHolder, PredictionService, Reply
 from volstream.drift_files import LATEST_HTML, LATEST_JSON
 from volstream.errors import VolstreamError
-from volstream.settings import ApiSettings, DriftSettings, KafkaSettings, ModelSettings
+from volstream.model.inference import Placement
+from volstream.settings import (
+    CPU_ONLY,
+    ApiSettings,
+    DeviceSettings,
+    DriftSettings,
+    KafkaSettings,
+    ModelSettings,
+)
 
 __all__ = ["Api", "create_app"]
 
@@ -95,11 +103,12 @@ def create_app(
     kafka: KafkaSettings | None,
     registry: CollectorRegistry | None = None,
     drift_reports: Path | None = None,
+    device: DeviceSettings = CPU_ONLY,
 ) -> Api:
     """Build the API; the model loads now, the predictions tail starts with the server."""
     registry = registry or CollectorRegistry()
     metrics = build_api_metrics(registry)
-    model = ModelHolder(model_settings, metrics)
+    model = ModelHolder(model_settings, metrics, Placement(device))
     model.try_load()
     latest = (
         LatestPredictions(kafka, settings.tail_seconds, settings.broker_check_seconds)

@@ -14,7 +14,7 @@ import uvicorn
 
 from volstream.api.app import create_app
 from volstream.errors import ConfigError
-from volstream.settings import ApiSettings, KafkaSettings, ModelSettings
+from volstream.settings import ApiSettings, DeviceSettings, KafkaSettings, ModelSettings
 
 __all__ = ["run"]
 
@@ -22,11 +22,15 @@ log = logging.getLogger(__name__)
 
 
 def run(
-    settings: ApiSettings, model: ModelSettings, kafka: KafkaSettings, drift_reports: Path
+    settings: ApiSettings,
+    model: ModelSettings,
+    kafka: KafkaSettings,
+    drift_reports: Path,
+    device: DeviceSettings,
 ) -> None:
     """Serve on ``settings.host:settings.port``; a port in use stops start-up with one line."""
     sock = bind(settings.host, settings.port)
-    api = create_app(settings, model, kafka, drift_reports=drift_reports)
+    api = create_app(settings, model, kafka, drift_reports=drift_reports, device=device)
     config = uvicorn.Config(
         api.asgi,
         access_log=False,  # a third of the throughput; the request metrics count every request

@@ -31,7 +31,7 @@ from volstream.api.schemas import (
 )
 from volstream.errors import ModelError, VolstreamError
 from volstream.features import FEATURE_NAMES
-from volstream.model.inference import Predictor, TimedPredictor, load_predictor
+from volstream.model.inference import Placement, Predictor, TimedPredictor, load_predictor
 from volstream.model.registry import ModelRegistry
 from volstream.predictions import decode_prediction
 from volstream.settings import ModelSettings
@@ -59,8 +59,9 @@ def error_reply(status: int, kind: str, detail: str) -> Reply:
 class ModelHolder:
     """The serving predictor, swapped whole on reload; None while no model could be loaded."""
 
-    def __init__(self, settings: ModelSettings, metrics: ApiMetrics) -> None:
+    def __init__(self, settings: ModelSettings, metrics: ApiMetrics, placement: Placement) -> None:
         self.settings = settings
+        self._placement = placement
         self.predictor: Predictor | None = None
         self.problem: str | None = None
         self.loaded_at: datetime | None = None
@@ -75,7 +76,9 @@ class ModelHolder:
         wanted = settings or self.settings
         with self._lock:
             try:
-                predictor = TimedPredictor(load_predictor(wanted), self._metrics.inference_seconds)
+                predictor = TimedPredictor(
+                    load_predictor(wanted, self._placement), self._metrics.inference_seconds
+                )
             except VolstreamError as e:
                 if self.predictor is None:
                     self.problem = f"no model loaded: {e}"

@@ -26,7 +26,7 @@ from volstream.labels import realized_volatility
 from volstream.model.inference import load_predictor
 from volstream.model.registry import ModelRegistry
 from volstream.model.training import train
-from volstream.settings import DeviceSettings, ModelSettings, TrainSettings, synthetic_symbols
+from volstream.settings import ModelSettings, TrainSettings, synthetic_symbols
 from volstream.sources.synthetic import MarketConfig, SyntheticMarket
 
 MINUTES = 16  # the first minute fills the rolling windows; then a 15-minute window
@@ -50,12 +50,12 @@ def path_quality(
     window = ~np.isnan(future) & (t >= 60_000) & (t < MINUTES * 60_000)
     level = ModelRegistry(model.registry).current().metadata["label"]["level"]
     labels = future[window] > level
-    cpu = DeviceSettings(device="cpu")
     scores = [
-        average_precision_score(labels, load_predictor(model.model_copy(update={"variant": v}),
-                                                       cpu).predict_proba(x[window]))
+        average_precision_score(
+            labels, load_predictor(model.model_copy(update={"variant": v})).predict_proba(x[window])
+        )
         for v in ("model", "baseline")
-    ]  # fmt: skip
+    ]
     return float(labels.mean()), *scores
 
 

@@ -21,11 +21,11 @@ from volstream.metrics import inference_histogram, serve_metrics
 from volstream.model.inference import TimedPredictor
 from volstream.model.serving import RegistryFollower
 from volstream.settings import (
+    CPU_ONLY,
     ConsumerSettings,
     DeviceSettings,
     KafkaSettings,
     ModelSettings,
-    load,
 )
 
 __all__ = ["ConsumeSummary", "build", "run"]
@@ -97,7 +97,7 @@ def build(
     LagCollector(tracker, kafka.ticks_topic, settings.group, registry)
     inference = inference_histogram(registry, "consumer")
     follower = RegistryFollower(
-        model, device or load(DeviceSettings),
+        model, device or CPU_ONLY,
         wrap=lambda predictor: TimedPredictor(predictor, inference),
         on_failure=lambda problem: metrics.model.reloads.labels("failed").inc(),
     )  # fmt: skip

@@ -18,7 +18,7 @@ from volstream.features import FEATURE_NAMES
 from volstream.model.baseline import BASELINE_FEATURE
 from volstream.model.inference import Predictor, load_predictor
 from volstream.model.registry import ModelRegistry
-from volstream.settings import DeviceSettings, ModelSettings, load
+from volstream.settings import ModelSettings
 
 __all__ = ["ShadowModels"]
 
@@ -68,8 +68,7 @@ class ShadowModels:
             version, variant = model
             settings = self.settings.model_copy(update={"version": version, "variant": variant})
             try:
-                cpu = load(DeviceSettings, device="cpu")  # beside the served model, not in its way
-                self._predictors[model] = load_predictor(settings, cpu, purpose="shadow")
+                self._predictors[model] = load_predictor(settings, purpose="shadow")  # on the CPU
             except VolstreamError as e:
                 log.error("cannot score %s/%s in shadow: %s", version, variant, e)
                 self._predictors[model] = None

@@ -172,9 +172,9 @@ class RecordingScorer:
 
 def test_auto_sends_large_batches_to_the_gpu_and_rows_to_the_cpu(small_registry: Path) -> None:
     from volstream.model.inference import CudaPredictor, LightGBMPredictor, load_predictor
-    from volstream.settings import DeviceSettings, ModelSettings
+    from volstream.settings import ModelSettings
 
-    cpu = load_predictor(ModelSettings(registry=small_registry), DeviceSettings(device="cpu"))
+    cpu = load_predictor(ModelSettings(registry=small_registry))
     assert isinstance(cpu, LightGBMPredictor)
     gpu = RecordingScorer()
     auto = CudaPredictor(gpu, cpu, crossover=1000)  # type: ignore[arg-type]
@@ -194,19 +194,18 @@ def test_device_settings_without_a_gpu(
     small_registry: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from volstream.errors import ConfigError
-    from volstream.model import inference
-    from volstream.model.inference import LightGBMPredictor, load_predictor
+    from volstream.model.inference import LightGBMPredictor, Placement, load_predictor
     from volstream.settings import DeviceSettings, ModelSettings
 
     if cuda_problem() is None:
         pytest.skip("this machine has a GPU")
     model = ModelSettings(registry=small_registry)
     with pytest.raises(ConfigError, match="^VOLSTREAM_DEVICE=cuda, but no CUDA driver"):
-        load_predictor(model, DeviceSettings(device="cuda"))
-    inference._said["no_gpu"] = False
+        load_predictor(model, Placement(DeviceSettings(device="cuda")))
+    auto = Placement(DeviceSettings(device="auto"))
     with caplog.at_level(logging.INFO, logger="volstream.model.inference"):
-        first = load_predictor(model, DeviceSettings(device="auto"))
-        load_predictor(model, DeviceSettings(device="auto"))  # a reload: said once only
+        first = load_predictor(model, auto)
+        load_predictor(model, auto)  # a reload: said once only
     assert isinstance(first, LightGBMPredictor)
     assert caplog.text.count("VOLSTREAM_DEVICE=auto: no CUDA driver") == 1
 

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from volstream.cli.demo import children_tuning
 from volstream.errors import ConfigError
@@ -122,3 +124,29 @@ def test_repeated_log_lines_are_shown_once_per_window() -> None:
     again = record("broker down")
     assert repeat.filter(again)
     assert again.getMessage() == "broker down (and 99 more like it)"
+
+
+def test_settings_are_frozen_once_built() -> None:
+    settings = load(KafkaSettings, bootstrap="broker:9093")
+    with pytest.raises(ValidationError, match="frozen"):
+        settings.bootstrap = "other:9092"  # type: ignore[misc]
+    assert settings.model_copy(update={"bootstrap": "other:9092"}).bootstrap == "other:9092"
+
+
+def test_a_bad_setting_is_one_line_and_debug_shows_the_traceback() -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "VOLSTREAM_DEVICE": "bogus"}
+    command = [sys.executable, "-m", "volstream"]
+    plain = subprocess.run([*command, "consume"], capture_output=True, text=True, env=env)
+    assert plain.returncode == 1
+    assert plain.stderr.strip().splitlines() == [
+        "volstream: error: invalid setting VOLSTREAM_DEVICE: Input should be 'auto', 'cpu' or "
+        "'cuda' (got 'bogus')"
+    ]
+    debug = subprocess.run(
+        [*command, "--debug", "consume"], capture_output=True, text=True, env=env
+    )
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr and "ConfigError" in debug.stderr

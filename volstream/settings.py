@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 from dotenv import dotenv_values
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
@@ -31,6 +31,7 @@ from pydantic_settings import (
 from volstream.errors import ConfigError
 
 __all__ = [
+    "CPU_ONLY",
     "BrokerSettings",
     "ConsumerSettings",
     "EvaluateSettings",
@@ -62,6 +63,7 @@ def _config(prefix: str) -> SettingsConfigDict:
         env_file=ENV_FILE,
         extra="ignore",
         validate_default=True,
+        frozen=True,  # built once at start-up; a change is a new object (model_copy)
     )
 
 
@@ -308,6 +310,11 @@ class DeviceSettings(BaseSettings):
     gpu_crossover_rows: int = Field(
         4096, ge=1, description="auto: batches of at least this many rows go to the GPU."
     )
+
+
+#: Inference on the CPU, whatever the environment says (the evaluator's shadow models,
+#: and what a caller that passes no device gets).
+CPU_ONLY: Final = DeviceSettings.model_construct(device="cpu")
 
 
 class ApiSettings(BaseSettings):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from volstream.cli import api, consume, demo, drift, evaluate, kafka, models, produce, status
 from volstream.errors import VolstreamError
@@ -14,7 +15,25 @@ from volstream.logs import setup_logging
 
 __all__ = ["app", "main"]
 
+
+class _Commands(TyperGroup):
+    """The root command: a :class:`VolstreamError` ends a command with one line and exit 1.
+
+    With ``--debug`` the error propagates with its traceback instead.
+    """
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]  # typer vendors click
+        try:
+            return super().invoke(ctx)
+        except VolstreamError as e:
+            if ctx.params.get("debug"):
+                raise
+            typer.secho(f"volstream: error: {e}", fg=typer.colors.RED, err=True)
+            ctx.exit(1)
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="volstream",
     help="Kafka stream-processing pipeline that predicts short-horizon volatility spikes.",
     no_args_is_help=True,
@@ -22,7 +41,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-_state = {"debug": False}
 
 
 @app.callback()
@@ -37,7 +55,6 @@ def _main(
         msg = f"unknown log level {log_level!r}"
         raise typer.BadParameter(msg, param_hint="--log-level")
     setup_logging(log_level)
-    _state["debug"] = debug
 
 
 app.command("broker")(kafka.broker)
@@ -55,14 +72,9 @@ app.command("demo")(demo.demo)
 
 
 def main() -> None:
-    """Run the command line; a :class:`VolstreamError` ends it with one line and exit code 1."""
+    """Run the command line; Ctrl-C outside a service's own handling exits 130."""
     try:
         app()
     except KeyboardInterrupt:
         typer.secho("volstream: interrupted", err=True)
         sys.exit(130)
-    except VolstreamError as e:
-        if _state["debug"]:
-            raise
-        typer.secho(f"volstream: error: {e}", fg=typer.colors.RED, err=True)
-        sys.exit(1)

@@ -9,7 +9,14 @@ import typer
 from volstream.cli.kafka import Bootstrap
 from volstream.cli.models import Registry
 from volstream.cli.options import described
-from volstream.settings import ApiSettings, DriftSettings, KafkaSettings, ModelSettings, load
+from volstream.settings import (
+    ApiSettings,
+    DeviceSettings,
+    DriftSettings,
+    KafkaSettings,
+    ModelSettings,
+    load,
+)
 
 A = ApiSettings
 
@@ -31,4 +38,4 @@ def api(
     settings = load(ApiSettings, host=host, port=port, max_rows=max_rows)
     model = load(ModelSettings, registry=registry, variant=variant)
     kafka = load(KafkaSettings, bootstrap=bootstrap)
-    run(settings, model, kafka, load(DriftSettings).reports_dir)
+    run(settings, model, kafka, load(DriftSettings).reports_dir, load(DeviceSettings))

@@ -14,7 +14,7 @@ from volstream.cli.kafka import Bootstrap
 from volstream.cli.models import Registry
 from volstream.cli.options import described
 from volstream.lifecycle import install_stop_handlers
-from volstream.settings import ConsumerSettings, KafkaSettings, ModelSettings, load
+from volstream.settings import ConsumerSettings, DeviceSettings, KafkaSettings, ModelSettings, load
 
 C = ConsumerSettings
 console = Console()
@@ -50,7 +50,8 @@ def consume(
     )  # fmt: skip
     model = load(ModelSettings, registry=registry, variant=variant)
     kafka = load(KafkaSettings, bootstrap=bootstrap)
-    summary = run(kafka, settings, model, install_stop_handlers())
+    device = load(DeviceSettings)
+    summary = run(kafka, settings, model, install_stop_handlers(), device=device)
     typer.echo(summary.line())
 
 

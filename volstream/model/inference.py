@@ -25,13 +25,14 @@ from volstream.model.baseline import BaselineRule
 from volstream.model.cuda import CudaScorer, cuda_problem
 from volstream.model.registry import ModelRegistry, ModelVersion
 from volstream.model.trees import TreeArrays
-from volstream.settings import DeviceSettings, ModelSettings, load
+from volstream.settings import CPU_ONLY, DeviceSettings, ModelSettings
 
 __all__ = [
     "BaselinePredictor",
     "CudaPredictor",
     "LightGBMPredictor",
     "ModelInfo",
+    "Placement",
     "Predictor",
     "TimedPredictor",
     "load_predictor",
@@ -162,18 +163,44 @@ class BaselinePredictor:
         return float(self._rule.predict_proba(np.array([row]))[0])
 
 
+class Placement:
+    """Where LightGBM models run, from the device settings read at start-up.
+
+    ``cpu``; ``cuda`` (a start-up error without a usable GPU); ``auto``, the GPU
+    for batches of at least ``gpu_crossover_rows`` when one is usable, else the
+    CPU, said once per placement (not on every reload).
+    """
+
+    def __init__(self, device: DeviceSettings) -> None:
+        self.device = device
+        self._said_no_gpu = False
+
+    def place(self, cpu: LightGBMPredictor, booster: lgb.Booster) -> Predictor:
+        device = self.device.device
+        if device == "cpu":
+            return cpu
+        problem = cuda_problem()
+        if problem:
+            if device == "cuda":
+                msg = f"VOLSTREAM_DEVICE=cuda, but {problem}"
+                raise ConfigError(msg)
+            if not self._said_no_gpu:
+                log.info("VOLSTREAM_DEVICE=auto: %s; inference runs on the CPU", problem)
+                self._said_no_gpu = True
+            return cpu
+        crossover = self.device.gpu_crossover_rows if device == "auto" else None
+        return CudaPredictor(CudaScorer(TreeArrays.from_booster(booster)), cpu, crossover)
+
+
 def load_predictor(
-    settings: ModelSettings, device: DeviceSettings | None = None, purpose: str = "serving"
+    settings: ModelSettings, placement: Placement | None = None, purpose: str = "serving"
 ) -> Predictor:
     """The predictor the settings ask for; :class:`ModelError` with one line if it cannot be.
 
-    ``purpose`` says what it is loaded for, in the log line ("serving", "shadow").
-
-    ``device`` (``VOLSTREAM_DEVICE``) places the LightGBM model: ``cpu``; ``cuda``
-    (a start-up error without a usable GPU); ``auto``, the GPU for batches of
-    at least ``gpu_crossover_rows`` when one is usable, else the CPU, said once.
+    ``placement`` says where a LightGBM model runs (the CPU without one); ``purpose``
+    what it is loaded for, in the log line ("serving", "shadow").
     """
-    device = device or load(DeviceSettings)
+    placement = placement or Placement(CPU_ONLY)
     registry = ModelRegistry(settings.registry)
     version = registry.serving(settings.version)
     version.check_features()
@@ -187,7 +214,7 @@ def load_predictor(
     else:
         booster = _load_booster(version)
         info = ModelInfo(version.name, "model", CPU, float(version.metadata["threshold"]), 0.0)
-        predictor = _place(LightGBMPredictor(booster, info, settings.threads), booster, device)
+        predictor = placement.place(LightGBMPredictor(booster, info, settings.threads), booster)
     predictor.info = replace(predictor.info, load_seconds=time.perf_counter() - started)
     info = predictor.info
     log.info(
@@ -195,25 +222,6 @@ def load_predictor(
         purpose, info.version, info.variant, info.backend, info.threshold, info.load_seconds,
     )  # fmt: skip
     return predictor
-
-
-def _place(cpu: LightGBMPredictor, booster: lgb.Booster, device: DeviceSettings) -> Predictor:
-    if device.device == "cpu":
-        return cpu
-    problem = cuda_problem()
-    if problem:
-        if device.device == "cuda":
-            msg = f"VOLSTREAM_DEVICE=cuda, but {problem}"
-            raise ConfigError(msg)
-        if not _said["no_gpu"]:
-            log.info("VOLSTREAM_DEVICE=auto: %s; inference runs on the CPU", problem)
-            _said["no_gpu"] = True
-        return cpu
-    crossover = device.gpu_crossover_rows if device.device == "auto" else None
-    return CudaPredictor(CudaScorer(TreeArrays.from_booster(booster)), cpu, crossover)
-
-
-_said = {"no_gpu": False}
 
 
 class CudaPredictor:

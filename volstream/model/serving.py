@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from volstream.errors import ModelError, VolstreamError
-from volstream.model.inference import Predictor, load_predictor
+from volstream.model.inference import Placement, Predictor, load_predictor
 from volstream.model.registry import ModelRegistry
 from volstream.settings import DeviceSettings, ModelSettings
 
@@ -42,7 +42,7 @@ class RegistryFollower:
     ) -> None:
         self.settings = settings
         self.registry = ModelRegistry(settings.registry)
-        self._device = device
+        self._placement = Placement(device)
         self._wrap = wrap
         self._on_failure = on_failure
         self._stamp = self.registry.state_stamp()
@@ -51,7 +51,7 @@ class RegistryFollower:
     def load(self) -> Predictor:
         """The predictor the registry asks for now; :class:`ModelError` if there is none."""
         self._stamp = self.registry.state_stamp()
-        return self._wrap(load_predictor(self.settings, self._device))
+        return self._wrap(load_predictor(self.settings, self._placement))
 
     def wait(self, stop: threading.Event) -> Predictor | None:
         """Block until a model can be loaded (None if ``stop`` is set first)."""
