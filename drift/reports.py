@@ -54,7 +54,7 @@ def write_reports(
     now = now or datetime.now(UTC)
     directory.mkdir(parents=True, exist_ok=True)
     stem = f"{REPORT_PREFIX}{now.strftime('%Y%m%dT%H%M%S%fZ')}"
-    html = _titled(result.snapshot.get_html_str(as_iframe=False), now)
+    html = _titled(result.html, now)
     document = json.dumps(summary(result, window, now, f"{stem}.html"), indent=2)
     for name, text in [(f"{stem}.html", html), (f"{stem}.json", document),
                        (LATEST_HTML, html), (LATEST_JSON, document)]:  # fmt: skip
