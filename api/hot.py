@@ -14,8 +14,9 @@ import time
 from collections.abc import Coroutine
 from typing import Any, Final
 
+from volstream.api.errors import Reply, error_reply
 from volstream.api.metrics import ERROR_KEY, ASGIApp, Receive, RequestMetrics, Scope, Send
-from volstream.api.service import PredictionService, Reply, error_reply
+from volstream.api.service import PredictionService
 
 __all__ = ["BodyTooLarge", "HotRoutes", "read_body", "send_reply"]
 

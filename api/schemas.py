@@ -1,27 +1,46 @@
-"""The API's request and response bodies, as msgspec structs.
+"""The API's request and response bodies.
 
-The hot routes decode and encode with these directly; the OpenAPI document at
-``/docs`` is generated from the same structs (see :func:`openapi_components`).
+The prediction routes' bodies are msgspec structs: the hot routes decode and
+encode with them directly, and the OpenAPI document at ``/docs`` describes them
+(:func:`document_msgspec_schemas`). The other routes' are pydantic models, which
+FastAPI documents itself.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 import msgspec
+from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict, Field
 
+from volstream.api.history import Invocation
 from volstream.features import FEATURE_NAMES
 from volstream.predictions import FeatureVector
 
+if TYPE_CHECKING:
+    from volstream.api.service import ModelHolder
+
 __all__ = [
+    "ERROR_SCHEMA",
     "ErrorResponse",
     "FeatureRow",
+    "HistoryPage",
+    "ModelDescription",
     "PredictRequest",
     "PredictResponse",
+    "Readiness",
+    "ReloadRequest",
     "RowPrediction",
     "SymbolPrediction",
+    "VersionInfo",
+    "describe_model",
+    "document_msgspec_schemas",
+    "json_content",
     "openapi_components",
 ]
+
+ERROR_SCHEMA: Final = "#/components/schemas/ErrorResponse"
 
 #: One row to score: every model feature by name, nothing else.
 FeatureRow = msgspec.defstruct(
@@ -91,3 +110,75 @@ def openapi_components() -> dict[str, Any]:
         ref_template="#/components/schemas/{name}",
     )
     return components
+
+
+def json_content(ref: str) -> dict[str, Any]:
+    """An OpenAPI ``content`` entry: JSON of the schema at ``ref``."""
+    return {"content": {"application/json": {"schema": {"$ref": ref}}}}
+
+
+def document_msgspec_schemas(app: FastAPI, max_rows: int) -> None:
+    """Add the structs' schemas, with this API's row limit, to the OpenAPI document."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schemas = openapi_components()
+            schemas["PredictRequest"]["properties"]["rows"]["maxItems"] = max_rows
+            components = original().setdefault("components", {})
+            components.setdefault("schemas", {}).update(schemas)
+        assert app.openapi_schema is not None  # noqa: S101 - original() set it
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+class ReloadRequest(BaseModel):
+    """Which model to serve next; unset fields keep the serving settings."""
+
+    model_config = ConfigDict(extra="forbid")
+    version: str | None = Field(None, min_length=1, description="A registry version.")
+    variant: Literal["model", "baseline"] | None = None
+
+
+class ModelDescription(BaseModel):
+    version: str
+    variant: str
+    backend: str
+    threshold: float
+    load_seconds: float
+    loaded_at: str | None
+
+
+class Readiness(BaseModel):
+    ready: bool
+    reasons: list[str]
+
+
+class VersionInfo(BaseModel):
+    api_version: str
+    model: ModelDescription | None
+    libraries: dict[str, str]
+
+
+class HistoryPage(BaseModel):
+    total: int = Field(description="Invocations that match the filter in the ring.")
+    limit: int
+    offset: int
+    items: list[Invocation]
+
+
+def describe_model(model: ModelHolder) -> ModelDescription | None:
+    """The serving model, or None while none is loaded."""
+    predictor = model.predictor
+    if predictor is None:
+        return None
+    info = predictor.info
+    return ModelDescription(
+        version=info.version,
+        variant=info.variant,
+        backend=info.backend,
+        threshold=info.threshold,
+        load_seconds=info.load_seconds,
+        loaded_at=model.loaded_at.isoformat() if model.loaded_at else None,
+    )

@@ -13,17 +13,16 @@ import math
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import msgspec
 import numpy as np
 
+from volstream.api.errors import Reply, error_reply
 from volstream.api.history import Invocation, InvocationLog
 from volstream.api.latest import LatestPredictions
 from volstream.api.metrics import ApiMetrics
 from volstream.api.schemas import (
-    ErrorResponse,
     PredictRequest,
     PredictResponse,
     RowPrediction,
@@ -36,24 +35,11 @@ from volstream.model.registry import ModelRegistry
 from volstream.predictions import decode_prediction
 from volstream.settings import ModelSettings
 
-__all__ = ["ModelHolder", "PredictionService", "Reply"]
+__all__ = ["ModelHolder", "PredictionService"]
 
 log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
 _decode_request = msgspec.json.Decoder(PredictRequest).decode
-
-
-@dataclass(frozen=True)
-class Reply:
-    """An HTTP answer: status, JSON body, and the error kind when it is one."""
-
-    status: int
-    body: bytes
-    error: str | None = None
-
-
-def error_reply(status: int, kind: str, detail: str) -> Reply:
-    return Reply(status, _encode(ErrorResponse(kind, detail)), kind)
 
 
 class ModelHolder:
