@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.common import fresh_topics, row
+from benchmarks.common import row
 from volstream.consumer.main import run as consume
 from volstream.features import FEATURE_NAMES
 from volstream.kafka.embedded import EmbeddedBroker, free_port
@@ -49,6 +49,7 @@ from volstream.settings import (
     TrainSettings,
     synthetic_symbols,
 )
+from volstream.testing import fresh_topics
 
 SYMBOLS = 100
 P99_LIMIT_MS = 10.0
@@ -174,7 +175,7 @@ def highest_within_limit(runs: list[Run]) -> float:
 
 
 def predictions_in_topic(registry: Path, bootstrap: str) -> KafkaSettings:
-    kafka = fresh_topics(bootstrap)
+    kafka = fresh_topics(bootstrap, "bench")
     stop = threading.Event()
     produce(kafka, ProducerSettings(count=50_000, rate=0, symbols=str(SYMBOLS), metrics_port=0,
                                     progress=False), stop)  # fmt: skip

@@ -37,7 +37,7 @@ import numpy as np
 from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from benchmarks.common import fresh_topics, median_of, rates_table
+from benchmarks.common import median_of, rates_table
 from volstream.consumer.main import build
 from volstream.consumer.metrics import STAGES
 from volstream.features import FeatureEngine
@@ -60,6 +60,7 @@ from volstream.settings import (
     ProducerSettings,
     TrainSettings,
 )
+from volstream.testing import fresh_topics
 from volstream.ticks import Tick, TickBatch
 
 BATCH = 10_000
@@ -206,7 +207,7 @@ def latency_run(
 ) -> list[dict[str, float]]:
     """Quantiles over the whole run, then over each 10 s window of it; the first 5 s after
     the reader owns its partitions are not counted."""
-    kafka = fresh_topics(bootstrap)
+    kafka = fresh_topics(bootstrap, "bench")
     registry, name, finish = start(kafka)
     env = {**os.environ, "VOLSTREAM_KAFKA_TICKS_TOPIC": kafka.ticks_topic}
     producer = subprocess.Popen(
@@ -271,7 +272,7 @@ def main() -> None:
 
 def throughput(args: argparse.Namespace, model: ModelSettings, model_file: Path) -> None:
     with EmbeddedBroker(BrokerSettings(port=free_port())) as broker:
-        kafka = fresh_topics(broker.bootstrap)
+        kafka = fresh_topics(broker.bootstrap, "bench")
         settings = ProducerSettings(
             count=args.ticks, rate=0, symbols="100", metrics_port=0, progress=False
         )

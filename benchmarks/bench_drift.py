@@ -22,7 +22,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from benchmarks.common import fresh_topics, row
+from benchmarks.common import row
 from volstream.consumer.main import run as consume
 from volstream.kafka.embedded import EmbeddedBroker, free_port
 from volstream.model.training import train
@@ -34,6 +34,7 @@ from volstream.settings import (
     ProducerSettings,
     TrainSettings,
 )
+from volstream.testing import fresh_topics
 
 CURRENT_ROWS = 100_000
 
@@ -66,7 +67,7 @@ def main() -> None:
     print("training the default model ...", flush=True)
     train(TrainSettings(), ModelSettings(registry=registry))
     with EmbeddedBroker(BrokerSettings(port=free_port())) as broker:
-        kafka = fresh_topics(broker.bootstrap)
+        kafka = fresh_topics(broker.bootstrap, "bench")
         stop = threading.Event()
         produce(kafka, ProducerSettings(count=130_000, rate=0, symbols="30", metrics_port=0,
                                         progress=False), stop)  # fmt: skip

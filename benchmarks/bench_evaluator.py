@@ -28,7 +28,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from benchmarks.common import fresh_topics, median_of, rates_table
+from benchmarks.common import median_of, rates_table
 from volstream.consumer.main import build as build_consumer
 from volstream.evaluator.main import build as build_evaluator
 from volstream.kafka.admin import ensure_topics
@@ -45,6 +45,7 @@ from volstream.settings import (
     ProducerSettings,
     TrainSettings,
 )
+from volstream.testing import fresh_topics
 
 
 def with_new_outputs(kafka: KafkaSettings) -> KafkaSettings:
@@ -103,7 +104,7 @@ def main() -> None:
         return results["consumer"][-1]
 
     with EmbeddedBroker(BrokerSettings(port=free_port())) as broker:
-        kafka = fresh_topics(broker.bootstrap)
+        kafka = fresh_topics(broker.bootstrap, "bench")
         settings = ProducerSettings(count=args.ticks, rate=0, symbols="100", metrics_port=0,
                                     progress=False)  # fmt: skip
         produce(kafka, settings, threading.Event())

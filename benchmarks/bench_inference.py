@@ -27,9 +27,10 @@ import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
 
-from benchmarks.common import fresh_topics, row
+from benchmarks.common import row
 from volstream.model.cuda import CudaScorer, cuda_problem
 from volstream.model.trees import TreeArrays, predict_cpu
+from volstream.testing import fresh_topics
 
 BATCHES = (1, 100, 1000, 10_000, 100_000)
 Rows = npt.NDArray[np.float64]
@@ -68,7 +69,7 @@ def consumer_on_gpu(ticks: int) -> str:
     train(TrainSettings(), ModelSettings(registry=registry))
     os.environ["VOLSTREAM_DEVICE"] = "cuda"
     with EmbeddedBroker(BrokerSettings(port=free_port())) as broker:
-        kafka = fresh_topics(broker.bootstrap)
+        kafka = fresh_topics(broker.bootstrap, "bench")
         produce(kafka, ProducerSettings(count=ticks, rate=0, symbols="100", metrics_port=0,
                                         progress=False), threading.Event())  # fmt: skip
         rate, _ = pipeline_run(kafka, ModelSettings(registry=registry))

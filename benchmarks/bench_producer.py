@@ -19,10 +19,11 @@ import time
 
 from confluent_kafka import Producer
 
-from benchmarks.common import fresh_topics, median_of, rates_table
+from benchmarks.common import median_of, rates_table
 from volstream.kafka.clients import PRODUCER_DEFAULTS, PRODUCER_REQUIRED
 from volstream.kafka.embedded import EmbeddedBroker, free_port
 from volstream.settings import BrokerSettings, KafkaSettings
+from volstream.testing import fresh_topics
 
 SAMPLE_TICK = (
     b'{"symbol":"SYN-042","event_time_ms":1763650000000,"price":101.2345,"size":0.53,'
@@ -32,7 +33,7 @@ SAMPLE_TICK = (
 
 
 def volstream_produce(bootstrap: str, count: int) -> float:
-    kafka = fresh_topics(bootstrap)
+    kafka = fresh_topics(bootstrap, "bench")
     env = {**os.environ, "VOLSTREAM_KAFKA_TICKS_TOPIC": kafka.ticks_topic}
     result = subprocess.run(
         [sys.executable, "-m", "volstream", "--log-level", "WARNING", "produce",
@@ -48,7 +49,7 @@ def volstream_produce(bootstrap: str, count: int) -> float:
 
 
 def bare_client(bootstrap: str, count: int) -> float:
-    kafka: KafkaSettings = fresh_topics(bootstrap)
+    kafka: KafkaSettings = fresh_topics(bootstrap, "bench")
     producer = Producer(kafka.client_config(PRODUCER_DEFAULTS, **PRODUCER_REQUIRED))
     producer.list_topics(kafka.ticks_topic, timeout=10)  # metadata first, as the command does
     keys = [f"SYN-{i:03d}".encode() for i in range(100)]

@@ -17,6 +17,7 @@ from volstream.consumer.metrics import ConsumerMetrics, build_metrics
 from volstream.consumer.stream import StreamConsumer
 from volstream.gpu_metrics import register_gpu_metrics
 from volstream.kafka.admin import wait_for_broker
+from volstream.kafka.clients import LIBRDKAFKA, KafkaClients
 from volstream.metrics import inference_histogram, serve_metrics
 from volstream.model.inference import TimedPredictor
 from volstream.model.serving import RegistryFollower
@@ -71,6 +72,7 @@ def run(
             worker = build(kafka, settings, model, registry, metrics=metrics, stop=stop,
                            device=device)  # fmt: skip
             if worker is not None:
+                wait_for_broker(kafka)
                 worker.run(stop)
         finally:
             if worker is not None:
@@ -90,6 +92,7 @@ def build(
     metrics: ConsumerMetrics | None = None,
     stop: threading.Event | None = None,
     device: DeviceSettings | None = None,
+    clients: KafkaClients = LIBRDKAFKA,
 ) -> StreamConsumer | None:
     """The model (waiting for one), then a consumer ready to ``run``; None if stopped."""
     metrics = metrics or build_metrics(registry, kafka.ticks_topic, settings.group)
@@ -105,5 +108,4 @@ def build(
     predictor = follower.wait(stop or threading.Event())
     if predictor is None:
         return None
-    wait_for_broker(kafka)
-    return StreamConsumer(kafka, settings, follower, predictor, metrics, tracker)
+    return StreamConsumer(kafka, settings, follower, predictor, metrics, tracker, clients)

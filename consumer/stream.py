@@ -42,7 +42,7 @@ from volstream.consumer.pipeline import (
 from volstream.consumer.rebuild import rebuild
 from volstream.errors import BrokerError
 from volstream.features import FeatureEngine
-from volstream.kafka.clients import make_consumer, make_reader
+from volstream.kafka.clients import LIBRDKAFKA, KafkaClients
 from volstream.kafka.outbox import Outbox, SymbolKeys
 from volstream.lag import peek_event_times
 from volstream.model.inference import ModelInfo, Predictor
@@ -89,18 +89,19 @@ class StreamConsumer:
         predictor: Predictor,
         metrics: ConsumerMetrics,
         tracker: LagTracker,
+        clients: KafkaClients = LIBRDKAFKA,
     ) -> None:
         self.kafka, self.settings = kafka, settings
         self.follower, self.metrics, self.tracker = follower, metrics, tracker
         self.predictor = predictor
         self._show_model()
         self.topic = kafka.ticks_topic
-        self.consumer: Consumer = make_consumer(
+        self.consumer: Consumer = clients.consumer(
             kafka, settings.group,
             required={"enable.partition.eof": settings.stop_at_end, "on_commit": self._on_commit},
         )  # fmt: skip
-        self.reader = make_reader(kafka, "consume")  # no group: rebuilds, peeks and watermarks
-        self.outbox = Outbox(kafka)
+        self.reader = clients.reader(kafka, "consume")  # no group: rebuilds, peeks and watermarks
+        self.outbox = Outbox(kafka, clients)
         self.engines: dict[int, FeatureEngine] = {}
         self.at_end: set[int] = set()
         self.consumed = self.predicted = self.rejected = 0  # settled: acknowledged and committed

@@ -9,7 +9,7 @@ from collections import deque
 from confluent_kafka import KafkaError, KafkaException, Message
 
 from volstream.errors import BrokerError
-from volstream.kafka.clients import make_producer
+from volstream.kafka.clients import LIBRDKAFKA, KafkaClients
 from volstream.kafka.outbox import SymbolKeys, produce_all
 from volstream.producer.metrics import ProducerMetrics
 from volstream.settings import KafkaSettings
@@ -30,7 +30,13 @@ class TickPublisher:
     observed once for each of its ticks.
     """
 
-    def __init__(self, kafka: KafkaSettings, topic: str, metrics: ProducerMetrics) -> None:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        topic: str,
+        metrics: ProducerMetrics,
+        clients: KafkaClients = LIBRDKAFKA,
+    ) -> None:
         self.topic = topic
         self.acked = 0
         self.failed = 0
@@ -38,7 +44,7 @@ class TickPublisher:
         self._queued = 0
         self._in_flight: deque[tuple[int, float, int]] = deque()  # (queued after, at, size)
         self._keys = SymbolKeys()
-        self._producer = make_producer(kafka, self._on_failure)
+        self._producer = clients.producer(kafka, self._on_failure)
         self._check_topic(kafka.timeout_seconds)
 
     def _check_topic(self, timeout: float) -> None:

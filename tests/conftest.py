@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import gc
 import os
-import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from volstream.kafka.admin import ensure_topics
 from volstream.kafka.embedded import EmbeddedBroker, free_port
 from volstream.settings import BrokerSettings, KafkaSettings
+from volstream.testing import fresh_topics, train_tiny_model
 
 _BOOTSTRAP_FROM_ENV = os.environ.get("VOLSTREAM_KAFKA_BOOTSTRAP")
 
@@ -27,9 +26,10 @@ _BOOTSTRAP_FROM_ENV = os.environ.get("VOLSTREAM_KAFKA_BOOTSTRAP")
 def _clean_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """No VOLSTREAM_* variable or .env file leaks into a test."""
+    """No VOLSTREAM_* setting or .env file leaks into a test (CI's VOLSTREAM_REQUIRE_TOOLS,
+    which is no setting, stays)."""
     for name in list(os.environ):
-        if name.startswith("VOLSTREAM_"):
+        if name.startswith("VOLSTREAM_") and name != "VOLSTREAM_REQUIRE_TOOLS":
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
@@ -71,18 +71,7 @@ def make_kafka(kafka_bootstrap: str) -> Callable[..., KafkaSettings]:
     """Factory: Kafka settings with fresh topic names, topics created."""
 
     def make(**overrides: object) -> KafkaSettings:
-        suffix = uuid.uuid4().hex[:10]
-        fields: dict[str, object] = {
-            "bootstrap": kafka_bootstrap,
-            "ticks_topic": f"ticks-{suffix}",
-            "predictions_topic": f"predictions-{suffix}",
-            "dlq_topic": f"ticks.dlq-{suffix}",
-            "outcomes_topic": f"outcomes-{suffix}",
-            **overrides,
-        }
-        kafka = KafkaSettings(**fields)  # type: ignore[arg-type]
-        ensure_topics(kafka)
-        return kafka
+        return fresh_topics(kafka_bootstrap, **overrides)
 
     return make
 
@@ -96,12 +85,6 @@ def kafka(make_kafka: Callable[..., KafkaSettings]) -> KafkaSettings:
 @pytest.fixture(scope="session")
 def small_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A registry with one small trained model (a few seconds to train)."""
-    from volstream.model.training import train
-    from volstream.settings import ModelSettings, TrainSettings
-
     registry = tmp_path_factory.mktemp("small-models")
-    train(
-        TrainSettings(duration_seconds=1800, symbols=10, tick_rate=80),
-        ModelSettings(registry=registry),
-    )
+    train_tiny_model(registry)
     return registry

@@ -13,12 +13,12 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from volstream.api.app import Api, create_app
 from volstream.features import FEATURE_NAMES
 from volstream.model.registry import ModelRegistry
 from volstream.settings import ApiSettings, ModelSettings
+from volstream.testing import sample
 
 ROW = dict(zip(FEATURE_NAMES, [0.001, 0.002, 0.003, 0.004, 0.0, 20, 100, 5, 2, 0.1, 1, 10, 0.1],
                strict=True))  # fmt: skip
@@ -187,15 +187,6 @@ def test_unknown_route_and_wrong_method(client: TestClient) -> None:
     assert client.get("/nowhere").status_code == 404
     assert client.get("/predict").status_code == 405
     assert client.put("/health").json()["error"] == "method_not_allowed"
-
-
-def sample(text: str, name: str, **labels: str) -> float:
-    """The value of the first series named ``name`` with ``labels`` in Prometheus text, or 0."""
-    for family in text_string_to_metric_families(text):
-        for found in family.samples:
-            if found.name == name and labels.items() <= found.labels.items():
-                return float(found.value)
-    return 0.0
 
 
 def test_request_metrics_use_route_templates_and_count_errors(

@@ -9,14 +9,14 @@ from typing import Any
 
 import yaml
 
-from .tools import tool
+from volstream.testing import program
 
 ROOT = Path(__file__).parent.parent
 DOCKER = ROOT / "docker"
 
 
 def compose_config(*profiles: str) -> dict[str, Any]:
-    args = [tool("docker-compose"), "-f", str(DOCKER / "compose.yaml")]
+    args = [program("docker-compose"), "-f", str(DOCKER / "compose.yaml")]
     for profile in profiles:
         args += ["--profile", profile]
     result = subprocess.run([*args, "config"], capture_output=True, text=True, timeout=120)
@@ -73,7 +73,7 @@ def test_prometheus_keeps_the_30_days_the_error_budget_needs() -> None:
 
 def test_alertmanager_config_passes_amtool() -> None:
     result = subprocess.run(
-        [tool("amtool", "prometheus-alertmanager"), "check-config",
+        [program("amtool", "prometheus-alertmanager"), "check-config",
          str(DOCKER / "alertmanager" / "alertmanager.yml")],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip

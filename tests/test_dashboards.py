@@ -15,9 +15,9 @@ import yaml
 
 from volstream import dashboards
 from volstream.local_prometheus import RULES
+from volstream.testing import program
 
 from .grafana import VARIABLES, panel_queries
-from .tools import tool
 
 DOCS = Path(__file__).parent.parent / "docs"
 # A metric, or a recorded rule (level:metric:operations).
@@ -83,7 +83,7 @@ def test_every_panel_query_parses(tmp_path: Path) -> None:
     rules = [{"record": f"panel:query_{i}", "expr": expr} for i, (_, _, expr) in enumerate(queries)]
     path = tmp_path / "panels.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "panels", "rules": rules}]}))
-    result = subprocess.run([tool("promtool"), "check", "rules", str(path)],
+    result = subprocess.run([program("promtool"), "check", "rules", str(path)],
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(rules)} rules found" in result.stdout

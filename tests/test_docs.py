@@ -93,8 +93,7 @@ def test_every_evaluator_metric_is_documented() -> None:
 
 def test_every_gpu_metric_is_documented() -> None:
     from volstream.gpu_metrics import register_gpu_metrics
-
-    from .test_gpu_metrics import FakeNvml
+    from volstream.testing import FakeNvml
 
     registry = CollectorRegistry()
     register_gpu_metrics(registry, FakeNvml())
@@ -144,3 +143,11 @@ def test_every_recording_rule_is_documented() -> None:
     # An SLO's error ratios are documented once for all their windows.
     names = {re.sub(r"^(slo:\w+):rate\d+[mhd]$", r"\1", r) for r in records}
     assert [n for n in names if f"`{n}`" not in text] == []
+
+
+def test_the_testing_guide_example_runs(tmp_path: Path) -> None:
+    text = (DOCS / "testing.md").read_text()
+    [code] = re.findall(r"```python\n(.*?)```", text, re.S)
+    namespace: dict[str, object] = {}
+    exec(compile(code, "docs/testing.md", "exec"), namespace)  # noqa: S102 - our own docs
+    namespace["test_each_spike_becomes_one_alert_and_is_committed"](tmp_path)  # type: ignore[operator]

@@ -9,9 +9,8 @@ import pytest
 
 from volstream.errors import SourceError
 from volstream.sources.files import FileReplay
+from volstream.testing.payloads import tick
 from volstream.ticks import TickBatch
-
-from .test_ticks import tick
 
 CAPTURE = Path(__file__).parent / "data" / "coinbase_ticker_capture.ndjson"
 

@@ -9,14 +9,14 @@ from typing import Any
 
 import yaml
 
-from .tools import tool
+from volstream.testing import program
 
 PROMETHEUS = Path(__file__).parent.parent / "docker" / "prometheus"
 RUNBOOK = Path(__file__).parent.parent / "docs" / "runbook.md"
 
 
 def promtool(*args: str) -> str:
-    result = subprocess.run([tool("promtool"), *args], capture_output=True, text=True,
+    result = subprocess.run([program("promtool"), *args], capture_output=True, text=True,
                             cwd=PROMETHEUS, timeout=120)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout

@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 
 from volstream import schemas
+from volstream.testing.payloads import BAD_PAYLOADS as BAD
+from volstream.testing.payloads import NOW_MS, tick
+from volstream.testing.payloads import tick_payload as payload
 from volstream.ticks import (
     DECODE_CHUNK,
     REJECT_REASONS,
@@ -16,42 +19,6 @@ from volstream.ticks import (
     decode_batch,
     encode_tick,
 )
-
-NOW_MS = 1_763_650_000_000
-
-
-def tick(**changes: object) -> dict[str, object]:
-    document: dict[str, object] = {
-        "symbol": "BTC-USD",
-        "event_time_ms": NOW_MS - 1000,
-        "price": 97000.5,
-        "size": 0.25,
-        "bid": 97000.0,
-        "ask": 97000.5,
-        "bid_size": 1.5,
-        "ask_size": 0.75,
-        "side": "buy",
-        "trade_id": 42,
-        "sequence": 1001,
-    }
-    document.update(changes)
-    return document
-
-
-def payload(**changes: object) -> bytes:
-    return json.dumps(tick(**changes)).encode()
-
-
-BAD = {
-    "malformed_json": b'{"symbol": "BTC-USD",',
-    "invalid_field": json.dumps({k: v for k, v in tick().items() if k != "price"}).encode(),
-    "non_finite": payload().replace(b"97000.5,", b"1e999,", 1),
-    "non_positive_price": payload(bid=0.0),
-    "negative_size": payload(size=-1.0),
-    "crossed_quote": payload(bid=97001.0, ask=97000.0),
-    "future_timestamp": payload(event_time_ms=NOW_MS + 3_600_000),
-    "oversize": payload(symbol="X" * 10) + b" " * 5000,
-}
 
 
 def test_symbol_is_checked_once_per_batch_and_rejected_where_it_appears() -> None:

@@ -21,10 +21,7 @@ from volstream.kafka.embedded import free_port
 from volstream.model.registry import ModelRegistry
 from volstream.predictions import Prediction, decode_prediction
 from volstream.settings import KafkaSettings
-
-from ..kafka_helpers import read_all
-from ..process_helpers import stop, wait_for
-from .test_consumer import consume, produce_synthetic
+from volstream.testing import consume_to_end, produce_synthetic, read_all, stop_process, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -63,7 +60,7 @@ def test_predict_symbol_serves_the_latest_streamed_features(
     kafka: KafkaSettings, small_registry: Path
 ) -> None:
     produce_synthetic(kafka, 2000, symbols="4")
-    consume(kafka, small_registry, group="api-first")
+    consume_to_end(kafka, small_registry, group="api-first")
     port = free_port()
     api = start_api(kafka, small_registry, port)
     try:
@@ -87,7 +84,7 @@ def test_predict_symbol_serves_the_latest_streamed_features(
         # New ticks: the API follows the topic while it runs.
         before = {s: p.event_time_ms for s, p in latest.items()}
         produce_synthetic(kafka, 400, symbols="4", seed=99)
-        consume(kafka, small_registry, group="api-first")
+        consume_to_end(kafka, small_registry, group="api-first")
         symbol = next(iter(latest))
         wait_for(lambda: get(port, f"/predict/{symbol}")[1]["features_event_time_ms"]
                  > before[symbol], 15, "newer features")  # fmt: skip
@@ -97,7 +94,7 @@ def test_predict_symbol_serves_the_latest_streamed_features(
         assert status == 200
         assert 'route="/predict/{symbol}",status="200"' in metrics_text
     finally:
-        output = stop(api)
+        output = stop_process(api)
     assert "tailing" in output
 
 

@@ -17,31 +17,16 @@ from confluent_kafka import ConsumerGroupTopicPartitions, Producer
 from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 
-from volstream.consumer.main import build, run
+from volstream.consumer.main import build
 from volstream.features import FEATURE_NAMES, FeatureEngine
 from volstream.kafka.embedded import free_port
 from volstream.predictions import decode_prediction
-from volstream.producer.main import run as produce
-from volstream.settings import ConsumerSettings, KafkaSettings, ModelSettings, ProducerSettings
+from volstream.settings import ConsumerSettings, KafkaSettings, ModelSettings
+from volstream.testing import consume_to_end, produce_synthetic, read_all, stop_process, wait_for
+from volstream.testing.payloads import BAD_PAYLOADS, tick_payload
 from volstream.ticks import decode_batch
 
-from ..kafka_helpers import read_all
-from ..process_helpers import stop, wait_for
-from ..test_ticks import BAD, payload
-
 pytestmark = pytest.mark.kafka
-
-
-def produce_synthetic(kafka: KafkaSettings, count: int, **fields: object) -> None:
-    fields = {"rate": 0, **fields}
-    settings = ProducerSettings(count=count, metrics_port=0, progress=False, **fields)  # type: ignore[arg-type]
-    assert produce(kafka, settings, threading.Event()).sent == count
-
-
-def consume(kafka: KafkaSettings, registry_dir: Path, registry: CollectorRegistry | None = None,
-            **fields: object):  # type: ignore[no-untyped-def]  # fmt: skip
-    settings = ConsumerSettings(metrics_port=0, stop_at_end=True, **fields)  # type: ignore[arg-type]
-    return run(kafka, settings, ModelSettings(registry=registry_dir), threading.Event(), registry)
 
 
 def test_one_prediction_per_valid_tick_and_rejects_in_the_dlq(
@@ -50,15 +35,16 @@ def test_one_prediction_per_valid_tick_and_rejects_in_the_dlq(
     produce_synthetic(kafka, 3000, symbols="12")
     now_ms = int(time.time() * 1000)
     bad = {
-        reason: body.replace(b"1763650000000", str(now_ms).encode()) for reason, body in BAD.items()
+        reason: body.replace(b"1763650000000", str(now_ms).encode())
+        for reason, body in BAD_PAYLOADS.items()
     }
-    bad["future_timestamp"] = payload(event_time_ms=now_ms + 3_600_000)
+    bad["future_timestamp"] = tick_payload(event_time_ms=now_ms + 3_600_000)
     producer = Producer(kafka.client_config())
     for reason, body in sorted(bad.items()):
         producer.produce(kafka.ticks_topic, body, key=reason.encode(), timestamp=now_ms)
     producer.flush(10)
     registry = CollectorRegistry()
-    summary = consume(kafka, small_registry, registry, group="exactly-once-each")
+    summary = consume_to_end(kafka, small_registry, registry, group="exactly-once-each")
     assert (summary.consumed, summary.predicted, summary.rejected) == (
         3000 + len(bad),
         3000,
@@ -100,8 +86,8 @@ def test_one_prediction_per_valid_tick_and_rejects_in_the_dlq(
 
 def test_state_is_rebuilt_after_a_restart(kafka: KafkaSettings, small_registry: Path) -> None:
     produce_synthetic(kafka, 4000, symbols="6")
-    consume(kafka, small_registry, group="rebuild", max_messages=2500, batch_size=500)
-    consume(kafka, small_registry, group="rebuild", batch_size=500)
+    consume_to_end(kafka, small_registry, group="rebuild", max_messages=2500, batch_size=500)
+    consume_to_end(kafka, small_registry, group="rebuild", batch_size=500)
     ticks = read_all(kafka, kafka.ticks_topic, 4000)
     expected: dict[tuple[int, int], np.ndarray] = {}
     for partition in {m.partition() for m in ticks}:
@@ -168,9 +154,9 @@ def test_two_processes_share_the_partitions(kafka: KafkaSettings, small_registry
             wait_for(lambda: sum(_sample(port, predictions) for port in ports) >= 2000,
                      60, "every prediction")  # fmt: skip
         finally:
-            stop(second)
+            stop_process(second)
     finally:
-        stop(first)
+        stop_process(first)
     predictions = read_all(kafka, kafka.predictions_topic, 2000)
     assert (
         len(
@@ -196,7 +182,7 @@ def test_kill_9_then_restart_loses_no_tick(kafka: KafkaSettings, small_registry:
         process.kill()
         if process.stdout:
             process.stdout.close()
-    summary = consume(kafka, small_registry, group="crash", batch_size=500)
+    summary = consume_to_end(kafka, small_registry, group="crash", batch_size=500)
     assert summary.consumed < 30_000  # the restart picked up where the commits were
     predictions = read_all(kafka, kafka.predictions_topic, 30_000, timeout=60)
     sources = Counter(
@@ -216,7 +202,7 @@ def test_lag_metrics_agree_with_the_lag_command_and_the_broker(
     def one_at_a_time(count: int, symbols: list[str]) -> None:
         for i in range(count):  # one record per request: exact watermarks on any broker
             symbol = symbols[i % len(symbols)]
-            producer.produce(kafka.ticks_topic, payload(symbol=symbol, trade_id=time.time_ns(),
+            producer.produce(kafka.ticks_topic, tick_payload(symbol=symbol, trade_id=time.time_ns(),
                              event_time_ms=int(time.time() * 1000)), symbol.encode(),
                              timestamp=int(time.time() * 1000))  # fmt: skip
             producer.flush(5)

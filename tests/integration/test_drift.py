@@ -28,11 +28,15 @@ from volstream.drift.metrics import build_drift_metrics
 from volstream.kafka.embedded import free_port
 from volstream.model.registry import ModelRegistry
 from volstream.settings import DriftSettings, KafkaSettings, ModelSettings, TrainSettings
-
-from ..process_helpers import http_status, stop, wait_for
-from ..test_api import sample
-from ..tools import tool
-from .test_consumer import consume, produce_synthetic
+from volstream.testing import (
+    consume_to_end,
+    http_status,
+    produce_synthetic,
+    program,
+    sample,
+    stop_process,
+    wait_for,
+)
 
 pytestmark = pytest.mark.kafka
 VOLATILITY = ["rv_10s", "rv_30s", "rv_60s"]
@@ -51,7 +55,7 @@ def drift_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def stream(kafka: KafkaSettings, registry: Path, volatility_scale: float) -> None:
     produce_synthetic(kafka, 180_000, symbols="100", rate=200, speed=1000, seed=7, path_seed=8,
                       volatility_scale=volatility_scale)  # fmt: skip
-    consume(kafka, registry, group="drift")
+    consume_to_end(kafka, registry, group="drift")
 
 
 def drift_metrics(kafka: KafkaSettings, registry: Path, reports: Path) -> str:
@@ -81,7 +85,7 @@ def drift_metrics(kafka: KafkaSettings, registry: Path, reports: Path) -> str:
     try:
         wait_for(passed, 120, "the first drift pass")
     finally:
-        output = stop(process)
+        output = stop_process(process)
     assert "drift: " in output and "features drifted" in output
     return page
 
@@ -117,7 +121,7 @@ def test_a_volatility_regime_change_is_detected(
 
 def report_in_a_browser(report: Path, screenshot: Path) -> None:
     """Headless Chromium renders the report: its title, the drift table, a screenshot."""
-    chromium = tool("chromium", "chromium-browser", "google-chrome")
+    chromium = program("chromium", "chromium-browser", "google-chrome")
     common = [chromium, "--headless", "--no-sandbox", "--disable-gpu",
               "--virtual-time-budget=10000", "--window-size=1400,1800"]  # fmt: skip
     dom = subprocess.run([*common, "--dump-dom", report.as_uri()], capture_output=True,
@@ -134,7 +138,7 @@ def test_too_little_data_is_a_skipped_pass(
     kafka: KafkaSettings, small_registry: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     produce_synthetic(kafka, 300, symbols="3")
-    consume(kafka, small_registry, group="drift-skip")
+    consume_to_end(kafka, small_registry, group="drift-skip")
     metrics = build_drift_metrics(registry := CollectorRegistry())
     settings = DriftSettings(reports_dir=tmp_path, min_rows=1000)
     with caplog.at_level("WARNING"):
@@ -185,9 +189,9 @@ def test_an_unknown_stat_test_stops_with_one_line(small_registry: Path) -> None:
 def test_once_pushes_the_gauges_to_a_pushgateway(
     kafka: KafkaSettings, small_registry: Path, tmp_path: Path
 ) -> None:
-    gateway = tool("prometheus-pushgateway", "pushgateway")
+    gateway = program("prometheus-pushgateway", "pushgateway")
     produce_synthetic(kafka, 3000, symbols="5")
-    consume(kafka, small_registry, group="drift-push")
+    consume_to_end(kafka, small_registry, group="drift-push")
     port = free_port()
     server = subprocess.Popen([gateway, f"--web.listen-address=127.0.0.1:{port}"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -213,11 +217,10 @@ def test_a_window_of_a_live_topic_is_read_in_bounded_time(
     from confluent_kafka import Producer
 
     from volstream.drift.window import read_window
-
-    from ..kafka_helpers import read_all
+    from volstream.testing import read_all
 
     produce_synthetic(kafka, 3000, symbols="5")
-    consume(kafka, small_registry, group="drift-live")
+    consume_to_end(kafka, small_registry, group="drift-live")
     record = read_all(kafka, kafka.predictions_topic, 3000)[-1]
     stop_sending = threading.Event()
 

@@ -29,12 +29,7 @@ from volstream.settings import (
     ModelSettings,
     TrainSettings,
 )
-
-from ..kafka_helpers import read_all
-from ..process_helpers import wait_for
-from ..test_api import sample
-from ..tools import tool
-from .test_consumer import consume, produce_synthetic
+from volstream.testing import consume_to_end, produce_synthetic, program, read_all, sample, wait_for
 
 pytestmark = pytest.mark.kafka
 HORIZON_MS = 60_000
@@ -82,7 +77,7 @@ def test_streamed_outcomes_are_the_training_labels_exactly(
 
     count = 30_000  # the first 375 s of the same market, through producer and consumer
     produce_synthetic(kafka, count, symbols="10", rate=80, speed=1000, seed=7)
-    consume(kafka, small_registry, group="labels")
+    consume_to_end(kafka, small_registry, group="labels")
     run_evaluator(kafka, small_registry)
     expected = judged_predictions(kafka, count)
     outcomes = read_outcomes(kafka, len(expected))
@@ -114,7 +109,7 @@ def test_a_challenger_in_shadow_is_judged_under_its_own_version(
     ModelRegistry(registry).set_shadow("v-challenger")
     count = 20_000
     produce_synthetic(kafka, count, symbols="10", rate=80, speed=1000, seed=7)
-    consume(kafka, registry, group="challenger")
+    consume_to_end(kafka, registry, group="challenger")
     metrics = run_evaluator(kafka, registry)
     outcomes = read_outcomes(kafka, len(judged_predictions(kafka, count)))
     roles = {(m.model_version, m.model_variant, m.role) for o in outcomes for m in o.models}
@@ -164,7 +159,7 @@ def test_a_restart_after_kill_9_loses_no_outcome_and_counts_none_twice(
 ) -> None:
     count = 60_000
     produce_synthetic(kafka, count, symbols="10", rate=80, speed=1000, seed=7)
-    consume(kafka, small_registry, group="kill-9")
+    consume_to_end(kafka, small_registry, group="kill-9")
     expected = judged_predictions(kafka, count)
 
     port = free_port()
@@ -236,7 +231,7 @@ def live_quality(
     """Another path of the training market (path seed 1) through the pipeline; the metrics."""
     produce_synthetic(kafka, STREAM_TICKS, symbols="30", rate=150, speed=1000, seed=7,
                       path_seed=1, volatility_scale=volatility_scale)  # fmt: skip
-    consume(kafka, registry, group="quality")
+    consume_to_end(kafka, registry, group="quality")
     return run_evaluator(kafka, registry), ModelRegistry(registry).current().name
 
 
@@ -281,7 +276,7 @@ def model_quality_drop(metrics: CollectorRegistry, version: str, tmp_path: Path)
         }  # fmt: skip
         path = tmp_path / f"quality-{fires}.test.yml"
         path.write_text(yaml.safe_dump(test))
-        result = subprocess.run([tool("promtool"), "test", "rules", str(path)],
+        result = subprocess.run([program("promtool"), "test", "rules", str(path)],
                                 capture_output=True, text=True, timeout=60)  # fmt: skip
         outcomes[fires] = result.returncode == 0
     assert outcomes[True] != outcomes[False], "promtool agreed with neither answer"

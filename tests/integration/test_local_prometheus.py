@@ -24,10 +24,9 @@ import yaml
 from volstream.gpu_metrics import GpuCollector
 from volstream.kafka.embedded import free_port
 from volstream.local_prometheus import RULES
+from volstream.testing import program, wait_for
 
 from ..grafana import panel_queries
-from ..process_helpers import wait_for
-from ..tools import tool
 
 pytestmark = pytest.mark.kafka
 ROW = {"log_return": 0.0004, "rv_10s": 0.0011, "rv_30s": 0.0019, "rv_60s": 0.0031,
@@ -103,7 +102,7 @@ def check_status(ports: dict[str, int]) -> None:
 
 
 def test_demo_prometheus_scrapes_every_service_and_every_rule_has_data(tmp_path: Path) -> None:
-    tool("prometheus")
+    program("prometheus")
     services = ("producer", "consumer", "api", "drift", "evaluator", "prometheus")
     ports = {name: free_port() for name in services}
     env = {**os.environ, "VOLSTREAM_PRODUCER_METRICS_PORT": str(ports["producer"]),

@@ -29,9 +29,7 @@ from volstream.settings import (
     ProducerSettings,
     TrainSettings,
 )
-
-from ..kafka_helpers import read_all
-from ..process_helpers import stop, wait_for
+from volstream.testing import read_all, stop_process, wait_for
 
 pytestmark = pytest.mark.kafka
 SWITCH_SECONDS = 10  # what the issue allows; following every second, it takes about one
@@ -94,7 +92,7 @@ def test_a_promotion_and_a_rollback_reach_the_consumer_and_the_api_within_second
         finished.set()
         consumer.join(30)
         worker.close()
-        output = stop(api)
+        output = stop_process(api)
     assert api_promoted < SWITCH_SECONDS
     assert f"registry changed: now serving {second}/model" in output
 

@@ -19,11 +19,10 @@ from prometheus_client import CollectorRegistry
 from volstream.kafka.embedded import free_port
 from volstream.producer.main import run
 from volstream.settings import KafkaSettings, ProducerSettings
+from volstream.testing import http_status, read_all
 from volstream.ticks import decode_batch
 
 from ..coinbase_server import CAPTURE, capture_messages, feed
-from ..kafka_helpers import read_all
-from ..process_helpers import http_status
 
 pytestmark = pytest.mark.kafka
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 
@@ -19,10 +20,12 @@ from volstream.settings import KafkaSettings
 __all__ = [
     "CONSUMER_DEFAULTS",
     "CONSUMER_REQUIRED",
+    "LIBRDKAFKA",
     "LIBRDKAFKA_LOG",
     "PARTITION_EOF",
     "PRODUCER_DEFAULTS",
     "PRODUCER_REQUIRED",
+    "KafkaClients",
     "make_consumer",
     "make_producer",
     "make_reader",
@@ -118,3 +121,28 @@ def make_reader(kafka: KafkaSettings, purpose: str = "reader") -> Consumer:
             },
         )
     )
+
+
+class ConsumerFactory(Protocol):
+    def __call__(
+        self,
+        kafka: KafkaSettings,
+        group: str,
+        *,
+        tuning: Mapping[str, Any] | None = None,
+        required: Mapping[str, Any] | None = None,
+    ) -> Consumer: ...
+
+
+@dataclass(frozen=True)
+class KafkaClients:
+    """How a service makes its Kafka clients: librdkafka's, or the in-memory fakes of
+    :mod:`volstream.testing` in a test that needs no broker."""
+
+    consumer: ConsumerFactory = make_consumer
+    reader: Callable[[KafkaSettings, str], Consumer] = make_reader
+    producer: Callable[[KafkaSettings, FailureCallback], Producer] = make_producer
+
+
+#: The real clients.
+LIBRDKAFKA: Final = KafkaClients()

@@ -16,7 +16,7 @@ from typing import Final
 from confluent_kafka import KafkaError, Message, Producer
 
 from volstream.errors import BrokerError
-from volstream.kafka.clients import make_producer
+from volstream.kafka.clients import LIBRDKAFKA, KafkaClients
 from volstream.settings import KafkaSettings
 
 __all__ = ["ANY_PARTITION", "Headers", "Outbox", "SymbolKeys", "produce_all", "produce_one"]
@@ -91,8 +91,8 @@ def produce_one(
 class Outbox:
     """Everything a batch sends; ``flush`` returns only when the broker acknowledged all of it."""
 
-    def __init__(self, kafka: KafkaSettings) -> None:
-        self._producer = make_producer(kafka, self._on_failure)
+    def __init__(self, kafka: KafkaSettings, clients: KafkaClients = LIBRDKAFKA) -> None:
+        self._producer = clients.producer(kafka, self._on_failure)
         self._failures: list[str] = []
 
     def send(

@@ -1,4 +1,4 @@
-"""Running volstream commands as child processes in tests."""
+"""Waiting for things, and running volstream commands as child processes."""
 
 from __future__ import annotations
 
@@ -9,24 +9,32 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
+__all__ = ["http_status", "stop_process", "wait_for"]
+
+POLL_SECONDS = 0.3
+STOP_TIMEOUT_SECONDS = 10.0
+
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``condition`` until it holds; fail the test after ``timeout`` seconds."""
+    """Poll ``condition`` until it holds; AssertionError naming ``what`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
+        if time.monotonic() >= deadline:
+            msg = f"timed out waiting for {what}"
+            raise AssertionError(msg)
+        time.sleep(POLL_SECONDS)
 
 
-def stop(process: subprocess.Popen[str]) -> str:
+def stop_process(process: subprocess.Popen[str]) -> str:
     """SIGTERM ``process``; it must exit 0 within 10 s with no traceback. Returns its output."""
     process.send_signal(signal.SIGTERM)
     try:
-        output, _ = process.communicate(timeout=10)
+        output, _ = process.communicate(timeout=STOP_TIMEOUT_SECONDS)
     finally:
         process.kill()
-    assert process.returncode == 0, output
-    assert "Traceback" not in output
+    if process.returncode != 0 or "Traceback" in output:
+        msg = f"exit code {process.returncode}:\n{output}"
+        raise AssertionError(msg)
     return output
 
 
