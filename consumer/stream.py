@@ -43,6 +43,7 @@ from volstream.consumer.rebuild import rebuild
 from volstream.errors import BrokerError
 from volstream.features import FeatureEngine
 from volstream.kafka.clients import LIBRDKAFKA, KafkaClients
+from volstream.kafka.membership import PartitionOwner
 from volstream.kafka.outbox import Outbox, SymbolKeys
 from volstream.lag import peek_event_times
 from volstream.model.inference import ModelInfo, Predictor
@@ -78,7 +79,7 @@ class _InFlight:
     seconds: dict[str, float]
 
 
-class StreamConsumer:
+class StreamConsumer(PartitionOwner):
     """A consumer-group member running the batch loop."""
 
     def __init__(
@@ -378,11 +379,6 @@ class StreamConsumer:
         self._drop(revoked)
         self.metrics.rebalances.labels("revoke").inc()
         log.info("revoked partitions %s", sorted(revoked))
-
-    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        lost = [tp.partition for tp in partitions]
-        self._drop(lost)
-        log.warning("lost partitions %s (another member may own them now)", sorted(lost))
 
     def _drop(self, partitions: list[int]) -> None:
         for p in partitions:

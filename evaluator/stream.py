@@ -31,6 +31,7 @@ from volstream.evaluator.quality import QualityWindows
 from volstream.evaluator.shadow import ShadowModels
 from volstream.evaluator.versions import VersionBook
 from volstream.kafka.clients import PARTITION_EOF, make_consumer, make_reader
+from volstream.kafka.membership import PartitionOwner
 from volstream.kafka.outbox import Outbox, SymbolKeys
 from volstream.kafka.reading import read_to_end
 from volstream.labels import HorizonTracker
@@ -82,7 +83,7 @@ class PartitionState:
         return taken
 
 
-class Evaluator:
+class Evaluator(PartitionOwner):
     """A consumer-group member on ``predictions`` that publishes ``outcomes``."""
 
     def __init__(
@@ -280,11 +281,6 @@ class Evaluator:
         self._commit(revoked, asynchronous=False)
         self._drop(revoked)
         log.info("revoked partitions %s", sorted(revoked))
-
-    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        lost = [tp.partition for tp in partitions]
-        self._drop(lost)
-        log.warning("lost partitions %s (another member may own them now)", sorted(lost))
 
     def _drop(self, partitions: list[int]) -> None:
         for p in partitions:

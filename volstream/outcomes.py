@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from volstream.documents import encode_each
 from volstream.predictions import Variant
 
 __all__ = ["ModelOutcome", "Outcome", "decode_outcome", "encode_outcomes"]
@@ -68,14 +69,11 @@ class Outcome(msgspec.Struct, frozen=True, gc=False):
 
 
 _decoder = msgspec.json.Decoder(Outcome)
-_encoder = msgspec.json.Encoder()
 
 
 def encode_outcomes(outcomes: list[Outcome]) -> list[bytes]:
     """The JSON bytes of each outcome, encoded in one call."""
-    if not outcomes:
-        return []
-    return _encoder.encode_lines(outcomes).split(b"\n")[:-1]
+    return encode_each(outcomes)
 
 
 def decode_outcome(payload: bytes) -> Outcome:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from volstream.documents import encode_each
 from volstream.features import FEATURE_NAMES
 
 __all__ = [
@@ -94,14 +95,11 @@ _head_decoders: dict[bool, tuple[msgspec.json.Decoder[Any], msgspec.json.Decoder
         msgspec.json.Decoder(list[FullPredictionHead]),
     ),
 }
-_encoder = msgspec.json.Encoder()
 
 
 def encode_predictions(predictions: list[Prediction]) -> list[bytes]:
     """The JSON bytes of each prediction, encoded in one call."""
-    if not predictions:
-        return []
-    return _encoder.encode_lines(predictions).split(b"\n")[:-1]
+    return encode_each(predictions)
 
 
 def decode_prediction(payload: bytes) -> Prediction:

@@ -23,6 +23,8 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from volstream.documents import encode_each
+
 __all__ = [
     "REJECT_REASONS",
     "Reject",
@@ -201,10 +203,8 @@ def encode_tick(tick: Tick) -> bytes:
 
 
 def encode_ticks(ticks: Sequence[Tick]) -> list[bytes]:
-    """The JSON bytes of each tick, encoded in one call (JSON strings never hold a raw newline)."""
-    if not ticks:
-        return []
-    return _encoder.encode_lines(ticks).split(b"\n")[:-1]
+    """The JSON bytes of each tick, encoded in one call."""
+    return encode_each(ticks)
 
 
 def decode_batch(
