@@ -46,7 +46,8 @@ class ModelHolder:
     """The serving predictor, swapped whole on reload; None while no model could be loaded."""
 
     def __init__(self, settings: ModelSettings, metrics: ApiMetrics, placement: Placement) -> None:
-        self.settings = settings
+        self.configured = settings  # what start-up asked for; a reload is applied over it
+        self.settings = settings  # what serves now
         self._placement = placement
         self.predictor: Predictor | None = None
         self.problem: str | None = None

@@ -164,6 +164,13 @@ def test_reload_switches_variant_and_needs_the_key(small_registry: Path) -> None
         bad = client.post("/admin/reload", json={"variant": "forest"}, headers=key)
         assert bad.status_code == 422
         assert "variant" in bad.json()["detail"]
+        for back in ({"json": {}}, {}):  # {} or no body: the configured variant again
+            client.post("/admin/reload", json={"variant": "baseline"}, headers=key)
+            again = client.post("/admin/reload", headers=key, **back)  # type: ignore[arg-type]
+            assert again.status_code == 200, again.text
+            assert again.json()["variant"] == "model"
+            answer = client.post("/predict", json={"rows": [ROW]}).json()["predictions"][0]
+            assert answer["model_variant"] == "model"
 
 
 def test_health_ready_version(client: TestClient, small_registry: Path) -> None:

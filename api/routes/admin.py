@@ -27,7 +27,7 @@ async def reload(model: ModelDep, wanted: ReloadRequest | None = None) -> ModelD
     """Serve another model (a newly promoted one, a pinned version, the baseline) now."""
     wanted = wanted or ReloadRequest(version=None, variant=None)
     try:
-        model.load(_reloaded(model.settings, wanted))
+        model.load(_reloaded(model.configured, wanted))
     except VolstreamError as e:
         raise HTTPException(422, str(e)) from e
     described = describe_model(model)
@@ -35,7 +35,9 @@ async def reload(model: ModelDep, wanted: ReloadRequest | None = None) -> ModelD
     return described
 
 
-def _reloaded(settings: ModelSettings, wanted: ReloadRequest) -> ModelSettings:
-    """The serving settings with what the reload asks for; no version: the current one."""
-    return settings.model_copy(update={"version": wanted.version,
-                                       "variant": wanted.variant or settings.variant})  # fmt: skip
+def _reloaded(configured: ModelSettings, wanted: ReloadRequest) -> ModelSettings:
+    """The start-up settings with what the reload asks for: ``{}`` is the configured
+    variant of the registry's current version (the way back from the baseline)."""
+    return configured.model_copy(
+        update={"version": wanted.version, "variant": wanted.variant or configured.variant}
+    )
