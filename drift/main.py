@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, push_to_gateway
 
 from volstream.drift.check import DriftResult, check_method, load_reference, run_check
 from volstream.drift.metrics import DriftMetrics, build_drift_metrics
-from volstream.drift.reports import write_reports
+from volstream.drift.reports import start_job, write_reports
 from volstream.drift.window import read_window
 from volstream.errors import VolstreamError
 from volstream.metrics import serve_metrics
@@ -43,6 +43,7 @@ def run(
     registry = registry or CollectorRegistry()
     metrics = build_drift_metrics(registry)
     if not once:
+        start_job(settings.reports_dir)
         log.info("drift: a pass every %g s", settings.interval_seconds)
     with serve_metrics(registry, 0 if once else settings.metrics_port, "drift"):
         while once or not stop.is_set():

@@ -15,13 +15,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from volstream.drift_files import LATEST_HTML, LATEST_JSON, REPORT_PREFIX
+from volstream.drift_files import JOB_JSON, LATEST_HTML, LATEST_JSON, REPORT_PREFIX
 
 if TYPE_CHECKING:
     from volstream.drift.check import DriftResult
     from volstream.drift.window import Window
 
-__all__ = ["summary", "write_reports"]
+__all__ = ["start_job", "summary", "write_reports"]
+
+
+def start_job(directory: Path, now: datetime | None = None) -> None:
+    """A new scheduled job: the previous run's ``latest.*`` stop being current (its
+    timestamped reports stay), and ``job.json`` says when this one started."""
+    now = now or datetime.now(UTC)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in (LATEST_HTML, LATEST_JSON):
+        (directory / name).unlink(missing_ok=True)
+    _write_atomically(directory / JOB_JSON, json.dumps({"started_at": now.isoformat()}))
 
 
 def summary(result: DriftResult, window: Window, finished: datetime, report: str) -> dict[str, Any]:

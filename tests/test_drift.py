@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from volstream.api.app import create_app
 from volstream.drift.check import check_method, known_methods, load_reference, run_check
-from volstream.drift.reports import write_reports
+from volstream.drift.reports import start_job, write_reports
 from volstream.drift.window import Window
 from volstream.drift_files import LATEST_HTML, LATEST_JSON
 from volstream.errors import ConfigError
@@ -105,6 +105,31 @@ def test_the_api_says_when_there_is_no_report_yet(small_registry: Path, tmp_path
             response = client.get(path)
             assert response.status_code == 404
             assert "is `volstream drift` running?" in response.json()["detail"]
+
+
+def test_a_new_job_never_serves_the_last_runs_report(
+    reference,
+    small_registry: Path,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    sample = reference.sample(2000, random_state=1)
+    window = window_from(sample[list(FEATURE_NAMES)].to_numpy(), sample["probability"].to_numpy())
+    result = run_check(window, reference, "v1", DriftSettings())
+    earlier = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    write_reports(tmp_path, result, window, keep=5, now=earlier)  # the previous run's
+    start_job(tmp_path, now=earlier + timedelta(hours=1))
+    api = create_app(ApiSettings(), ModelSettings(registry=small_registry), None,
+                     drift_reports=tmp_path)  # fmt: skip
+    with TestClient(api.asgi) as client:
+        for path in ("/drift", "/drift/report"):
+            response = client.get(path)
+            assert response.status_code == 503
+            assert response.json()["detail"] == (
+                "the drift job started at 2026-11-23T13:00:00+00:00; its first pass is in progress"
+            )
+        write_reports(tmp_path, result, window, keep=5, now=earlier + timedelta(hours=1.1))
+        assert client.get("/drift").json()["finished_at"].startswith("2026-11-23T13:06")
+    assert (tmp_path / "drift-20261123T120000000000Z.html").is_file()  # history kept
 
 
 def test_only_the_adapter_imports_evidently() -> None:

@@ -57,3 +57,29 @@ def test_collector_exports_owned_partitions_and_drops_revoked_ones() -> None:
     assert (
         registry.get_sample_value("volstream_consumer_position", {**labels, "partition": "1"}) == -1
     )
+
+
+def test_one_look_state_is_ok_within_one_batch_of_a_live_group() -> None:
+    from volstream.lag import PartitionLag
+
+    def row(lag: int, active: bool = True) -> PartitionLag:
+        return PartitionLag("t", 0, 100, 100 + lag, lag, 0.1, "", active, batch=10)
+
+    assert [row(0).state, row(1).state, row(10).state, row(11).state] == [
+        "ok",
+        "ok",
+        "ok",
+        "lagging",
+    ]
+    assert row(1, active=False).state == "stopped"  # nobody consumes: small is not ok
+
+
+def test_lag_notes_explain_a_low_watermark_and_missing_owners() -> None:
+    from volstream.cli.consume import lag_notes
+    from volstream.lag import PartitionLag
+
+    low = PartitionLag("t", 0, 3138, 3138, 0, 0.0, "", True, 10, watermark_read_low=True)
+    notes = lag_notes([low], described=False, batch=10)
+    assert notes[0].startswith("state: ok within one batch (10 records")
+    assert any(n.startswith("* the broker read the watermark below") for n in notes)
+    assert any("did not describe the group" in n for n in notes)

@@ -64,3 +64,17 @@ def test_bucket_quantile_interpolates_inside_its_bucket() -> None:
     assert bucket_quantile(buckets, 0.75) == pytest.approx(0.15)
     assert bucket_quantile([(0.1, 0.0), (float("inf"), 5.0)], 0.5) == 0.1  # past the last edge
     assert bucket_quantile([(0.1, 0.0), (float("inf"), 0.0)], 0.5) is None
+
+
+def test_latency_buckets_show_creep_between_50_and_150_ms() -> None:
+    from volstream.metrics import bucket_quantile
+
+    for true_p99 in (0.065, 0.095, 0.12, 0.14):
+        registry = CollectorRegistry()
+        histogram = BatchHistogram("e2e_seconds", "x", LATENCY_BUCKETS, registry)
+        histogram.observe_many(np.full(1000, true_p99))
+        buckets = [(float(s.labels["le"]), s.value) for m in registry.collect()
+                   for s in m.samples if s.name == "e2e_seconds_bucket"]  # fmt: skip
+        read = bucket_quantile(buckets, 0.99)
+        assert read is not None and abs(read - true_p99) <= 0.0125, (true_p99, read)
+    assert {0.1, 5.0} <= set(LATENCY_BUCKETS)  # the SLO rules' edges

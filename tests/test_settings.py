@@ -49,11 +49,11 @@ def test_demo_tunes_clients_for_the_embedded_broker_unless_the_user_did(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert children_tuning() == {
-        "VOLSTREAM_KAFKA__LINGER_MS": "100",
-        "VOLSTREAM_KAFKA__FETCH_WAIT_MAX_MS": "50",
+        "VOLSTREAM_KAFKA_LINGER_MS": "100",
+        "VOLSTREAM_KAFKA_FETCH_WAIT_MS": "50",
     }
-    monkeypatch.setenv("VOLSTREAM_KAFKA__LINGER_MS", "5")
-    Path(".env").write_text("VOLSTREAM_KAFKA__FETCH_WAIT_MAX_MS=10\n")
+    monkeypatch.setenv("VOLSTREAM_KAFKA__LINGER_MS", "5")  # the librdkafka property itself
+    Path(".env").write_text("VOLSTREAM_KAFKA_FETCH_WAIT_MS=10\n")  # the setting
     assert children_tuning() == {}
 
 

@@ -33,7 +33,7 @@ from confluent_kafka.admin import AdminClient
 
 from volstream.errors import BrokerError
 from volstream.kafka.admin import wait_for_broker
-from volstream.kafka.clients import make_reader
+from volstream.kafka.clients import make_admin, make_reader
 from volstream.settings import KafkaSettings
 
 __all__ = [
@@ -96,7 +96,11 @@ def judge(
 
 @dataclass(frozen=True)
 class PartitionLag:
-    """A group's lag on one partition, as ``volstream lag`` prints it."""
+    """A group's lag on one partition, as ``volstream lag`` prints it.
+
+    A watermark read below the committed offset (Tansu answers the base offset of
+    the last batch + 1) is raised to it, and ``watermark_read_low`` says so.
+    """
 
     topic: str
     partition: int
@@ -106,13 +110,18 @@ class PartitionLag:
     lag_seconds: float
     owner: str
     group_active: bool
+    batch: int  # records one consumer batch takes: a lag within it is ok
+    watermark_read_low: bool = False
 
     @property
     def state(self) -> str:
-        """From one look: ``ok`` (no lag), ``lagging`` (the group has members), else ``stopped``."""
+        """From one look: ``ok`` (no lag, or within one batch of a live group), ``lagging``
+        (a live group, more than a batch behind), else ``stopped`` (nobody consumes)."""
         if self.lag == 0:
             return "ok"
-        return "lagging" if self.group_active or self.owner else "stopped"
+        if not (self.group_active or self.owner):
+            return "stopped"
+        return "ok" if self.lag <= self.batch else "lagging"
 
 
 def peek_event_times(
@@ -136,15 +145,16 @@ def peek_event_times(
 
 
 def group_lag(
-    kafka: KafkaSettings, group: str, topics: Sequence[str] | None = None
-) -> list[PartitionLag]:
-    """Committed offsets, watermarks, lag and owner of every partition ``group`` has committed."""
+    kafka: KafkaSettings, group: str, topics: Sequence[str] | None = None, batch: int = 10_000
+) -> tuple[list[PartitionLag], bool]:
+    """Committed offsets, watermarks, lag and owner of every partition ``group`` has committed;
+    and whether the broker described the group's members (else no owner is known)."""
     wait_for_broker(kafka)
-    admin = AdminClient(kafka.client_config())
+    admin = make_admin(kafka)
     committed = _committed_offsets(admin, group)
     if topics:
         committed = {k: v for k, v in committed.items() if k[0] in topics}
-    owners, active = _members(admin, group)
+    owners, active, described = _members(admin, group)
     consumer = make_reader(kafka, "lag")
     try:
         highs = {
@@ -162,19 +172,22 @@ def group_lag(
     finally:
         consumer.close()
     now_ms = time.time() * 1000
-    return [
+    rows = [
         PartitionLag(
             topic=key[0],
             partition=key[1],
             committed=offset,
-            high_watermark=highs[key],
+            high_watermark=max(highs[key], offset),
             lag=offset_lag(highs[key], offset),
             lag_seconds=max(now_ms - times[key], 0.0) / 1000 if key in times else 0.0,
             owner=owners.get(key, ""),
             group_active=active,
+            batch=batch,
+            watermark_read_low=0 <= highs[key] < offset,
         )
         for key, offset in sorted(committed.items())
     ]
+    return rows, described
 
 
 def _committed_offsets(admin: AdminClient, group: str) -> dict[tuple[str, int], int]:
@@ -190,15 +203,15 @@ def _committed_offsets(admin: AdminClient, group: str) -> dict[tuple[str, int], 
     }
 
 
-def _members(admin: AdminClient, group: str) -> tuple[dict[tuple[str, int], str], bool]:
-    """Which member owns each partition (where the broker says), and whether any is alive."""
+def _members(admin: AdminClient, group: str) -> tuple[dict[tuple[str, int], str], bool, bool]:
+    """Which member owns each partition, whether any is alive, and whether the broker said."""
     try:
         description = admin.describe_consumer_groups([group])[group].result(timeout=10)
     except Exception:  # owners are nice to have; lag without them is still right
-        return {}, False
+        return {}, False, False
     owners = {}
     for member in description.members:
         for tp in member.assignment.topic_partitions:
             owners[(tp.topic, tp.partition)] = f"{member.client_id}@{member.host}"
     alive = description.state.name in ("STABLE", "PREPARING_REBALANCE", "COMPLETING_REBALANCE")
-    return owners, alive or bool(description.members)
+    return owners, alive or bool(description.members), True

@@ -42,10 +42,10 @@ __all__ = [
 ]
 
 #: Seconds, from a millisecond up to a minute; 0.1 and 5 are edges the SLO rules use, and
-#: the edges around 0.1 are close so that a p99 near it is read from the histogram closely.
+#: from 40 to 150 ms the edges are 10-25 ms apart, so that a quantile creeping there shows.
 LATENCY_BUCKETS: Final = (
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-    30.0, 60.0,
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1, 0.11, 0.125,
+    0.15, 0.2, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 )  # fmt: skip
 #: Predicted probabilities, every 0.05.
 PROBABILITY_BUCKETS: Final = tuple(round(0.05 * i, 2) for i in range(1, 21))

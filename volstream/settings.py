@@ -112,6 +112,15 @@ class KafkaSettings(BaseSettings):
         1, ge=1, le=32, description="Replicas of each topic volstream creates."
     )
     timeout_seconds: float = Field(10.0, gt=0, description="How long to wait for the broker.")
+    linger_ms: int = Field(
+        20, ge=0, le=60_000,
+        description="Producers: how long a batch waits to fill (librdkafka linger.ms).",
+    )  # fmt: skip
+    fetch_wait_ms: int = Field(
+        10, ge=0, le=60_000,
+        description="Consumers: how long a fetch waits for records (librdkafka "
+        "fetch.wait.max.ms); Tansu answers only then, so it bounds latency.",
+    )  # fmt: skip
     properties: dict[str, str] = Field(
         default_factory=dict, description="librdkafka properties passed through untouched."
     )

@@ -120,7 +120,7 @@ def _ms(seconds: float | None) -> str:
 
 
 def _services(before: Snapshot, now: Snapshot) -> Table:
-    table = Table("service", "state", "rate", "latency p50", "latency p99", title="services")
+    table = Table("service", "state", "rate", "p50", "p99", "latency of", title="services")
     s = now.services
     e2e = "volstream_consumer_end_to_end_latency_seconds"
     request = "volstream_api_request_duration_seconds"
@@ -132,20 +132,22 @@ def _services(before: Snapshot, now: Snapshot) -> Table:
         return quantile(before.services[service], s[service], name, q, **labels)
 
     rows = {
-        "producer": (per_second("producer", "volstream_producer_ticks_total", "ticks"), None, None),
+        "producer": (per_second("producer", "volstream_producer_ticks_total", "ticks"), None, None,
+                     ""),
         "consumer": (per_second("consumer", "volstream_consumer_predictions_total", "predictions"),
-                     latency("consumer", e2e, 0.5), latency("consumer", e2e, 0.99)),
+                     latency("consumer", e2e, 0.5), latency("consumer", e2e, 0.99),
+                     "end to end: tick event time to prediction acked"),
         "api": (per_second("api", "volstream_api_requests_total", "requests"),
                 latency("api", request, 0.5, route="/predict"),
-                latency("api", request, 0.99, route="/predict")),
+                latency("api", request, 0.99, route="/predict"), "a POST /predict request"),
     }  # fmt: skip
-    for name, (throughput, p50, p99) in rows.items():
+    for name, (throughput, p50, p99, what) in rows.items():
         up = s.get(name) is not None
         table.add_row(name, "up" if up else "[red]down[/red]", throughput if up else "-",
-                      _ms(p50), _ms(p99))  # fmt: skip
+                      _ms(p50), _ms(p99), what)  # fmt: skip
     drift = s.get("drift")
     if drift is None:
-        table.add_row("drift", "[red]down[/red]", "-", "-", "-")
+        table.add_row("drift", "[red]down[/red]", "-", "-", "-", "")
     else:
         last = total(drift, "volstream_drift_last_success_timestamp_seconds")
         verdict = "dataset drift" if total(drift, "volstream_drift_dataset_drift") else "no drift"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -9,12 +10,13 @@ from fastapi import APIRouter, HTTPException, Response
 from fastapi.responses import FileResponse
 
 from volstream.api.deps import ApiDep
-from volstream.drift_files import LATEST_HTML, LATEST_JSON
+from volstream.drift_files import JOB_JSON, LATEST_HTML, LATEST_JSON
 
 __all__ = ["router"]
 
 _MISSING: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No drift pass has written a report yet."}
+    404: {"description": "No drift job has written a report."},
+    503: {"description": "The drift job has started; its first pass is not done yet."},
 }
 router = APIRouter(prefix="/drift", tags=["drift"], responses=_MISSING)
 
@@ -33,8 +35,12 @@ async def drift_report(api: ApiDep) -> FileResponse:
 
 
 def _latest(path: Path) -> Path:
-    if not path.is_file():
+    if path.is_file():
+        return path
+    job = path.parent / JOB_JSON
+    if job.is_file():
+        started = json.loads(job.read_text())["started_at"]
         raise HTTPException(
-            404, f"no drift report in {path.parent} yet: is `volstream drift` running?"
+            503, f"the drift job started at {started}; its first pass is in progress"
         )
-    return path
+    raise HTTPException(404, f"no drift report in {path.parent} yet: is `volstream drift` running?")

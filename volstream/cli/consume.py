@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from volstream.cli.models import Registry
 from volstream.cli.options import described
 from volstream.lifecycle import install_stop_handlers
 from volstream.settings import ConsumerSettings, DeviceSettings, KafkaSettings, ModelSettings, load
+
+if TYPE_CHECKING:
+    from volstream.lag import PartitionLag
 
 C = ConsumerSettings
 console = Console()
@@ -65,17 +68,34 @@ def lag(
     from volstream.lag import group_lag
 
     kafka = load(KafkaSettings, bootstrap=bootstrap)
-    name = load(ConsumerSettings, group=group).group
-    rows = group_lag(kafka, name, topic)
+    consumer = load(ConsumerSettings, group=group)
+    rows, described = group_lag(kafka, consumer.group, topic, consumer.batch_size)
     if as_json:
         typer.echo(json.dumps([{**asdict(row), "state": row.state} for row in rows]))
         return
     table = Table("topic", "partition", "committed", "high watermark", "lag", "lag (s)", "state",
-                  "owner", title=f"group {name}")  # fmt: skip
+                  "owner", title=f"group {consumer.group}")  # fmt: skip
     for row in rows:
-        cells = (row.topic, row.partition, row.committed, row.high_watermark, f"{row.lag:,}",
+        high = f"{row.high_watermark}{'*' if row.watermark_read_low else ''}"
+        cells = (row.topic, row.partition, row.committed, high, f"{row.lag:,}",
                  f"{row.lag_seconds:.1f}", row.state, row.owner or "-")  # fmt: skip
         table.add_row(*(str(cell) for cell in cells))
     console.print(table)
+    for line in lag_notes(rows, described, consumer.batch_size):
+        typer.echo(line)
     if not rows:
-        typer.echo(f"group {name} has no committed offsets")
+        typer.echo(f"group {consumer.group} has no committed offsets")
+
+
+def lag_notes(rows: list[PartitionLag], described: bool, batch: int) -> list[str]:
+    """What a reader of the table needs to know to trust it."""
+    notes = [f"state: ok within one batch ({batch:,} records, VOLSTREAM_CONSUMER_BATCH_SIZE)"]
+    if any(row.watermark_read_low for row in rows):
+        notes.append(
+            "* the broker read the watermark below the committed offset (Tansu answers the "
+            "last batch's base offset + 1); shown as the committed offset, lag 0"
+        )
+    if rows and not any(row.owner for row in rows):
+        why = "reported no assignments" if described else "did not describe the group"
+        notes.append(f"owner: - because the broker {why} (the embedded Tansu broker does not)")
+    return notes

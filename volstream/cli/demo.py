@@ -16,7 +16,6 @@ from volstream.kafka.embedded import EmbeddedBroker
 from volstream.lifecycle import install_stop_handlers
 from volstream.local_prometheus import prometheus_child
 from volstream.settings import (
-    KAFKA_PASSTHROUGH_PREFIX,
     ApiSettings,
     BrokerSettings,
     ConsumerSettings,
@@ -37,7 +36,8 @@ DEMO_PATH_SEED = 8
 # grows with batches stored x fetches. At the demo's rate, bigger batches and rarer fetches
 # keep the p99 flat where the defaults let it climb (docs/benchmarks.md, the demo).
 # Properties the user sets win.
-EMBEDDED_BROKER_TUNING = {"linger.ms": "100", "fetch.wait.max.ms": "50"}
+EMBEDDED_BROKER_TUNING = {"linger_ms": 100, "fetch_wait_ms": 50}  # KafkaSettings fields
+_LIBRDKAFKA_NAMES = {"linger_ms": "linger.ms", "fetch_wait_ms": "fetch.wait.max.ms"}
 
 
 def demo(
@@ -140,12 +140,13 @@ def demo(
 
 
 def children_tuning() -> dict[str, str]:
-    """``EMBEDDED_BROKER_TUNING`` as environment variables, less what the user set."""
-    user = load(KafkaSettings).properties
+    """``EMBEDDED_BROKER_TUNING`` as environment variables, less what the user set (as a
+    setting, or as the librdkafka property itself)."""
+    user = load(KafkaSettings)
     return {
-        KAFKA_PASSTHROUGH_PREFIX + name.upper().replace(".", "_"): value
-        for name, value in EMBEDDED_BROKER_TUNING.items()
-        if name not in user
+        f"VOLSTREAM_KAFKA_{field.upper()}": str(value)
+        for field, value in EMBEDDED_BROKER_TUNING.items()
+        if field not in user.model_fields_set and _LIBRDKAFKA_NAMES[field] not in user.properties
     }
 
 

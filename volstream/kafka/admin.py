@@ -9,13 +9,12 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
-    AdminClient,
     ClusterMetadata,
     NewTopic,
 )
 
 from volstream.errors import BrokerError
-from volstream.kafka.clients import make_reader
+from volstream.kafka.clients import make_admin, make_reader
 from volstream.settings import KafkaSettings
 
 __all__ = [
@@ -28,10 +27,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-# librdkafka logs every refused connection while a broker starts: keep them out of sight.
-_quiet = logging.getLogger("volstream.librdkafka.quiet")
-_quiet.setLevel(logging.CRITICAL)
-_quiet.propagate = False
 
 
 @dataclass(frozen=True)
@@ -57,17 +52,10 @@ class TopicInfo:
     partitions: list[PartitionInfo]
 
 
-def _admin(settings: KafkaSettings, quiet: bool = False) -> AdminClient:
-    config = settings.client_config()
-    if quiet:
-        config["logger"] = _quiet
-    return AdminClient(config)
-
-
 def wait_for_broker(settings: KafkaSettings, timeout: float | None = None) -> ClusterMetadata:
     """Block until the broker answers a metadata request, or raise :class:`BrokerError`."""
     timeout = settings.timeout_seconds if timeout is None else timeout
-    admin = _admin(settings, quiet=True)
+    admin = make_admin(settings, quiet=True)
     deadline = time.monotonic() + timeout
     last_error = "no answer"
     while True:
@@ -107,7 +95,7 @@ def _create(settings: KafkaSettings, topics: list[NewTopic]) -> set[str]:
     if not topics:
         return set()
     created = set()
-    admin = _admin(settings)  # keep a reference: the futures fail if it is collected
+    admin = make_admin(settings)  # keep a reference: the futures fail if it is collected
     futures = admin.create_topics(topics, operation_timeout=settings.timeout_seconds)
     for name, future in futures.items():
         try:

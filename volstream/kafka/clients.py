@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer
+from confluent_kafka.admin import AdminClient
 
 from volstream.logs import RepeatFilter
 from volstream.settings import KafkaSettings
@@ -26,6 +27,7 @@ __all__ = [
     "PRODUCER_DEFAULTS",
     "PRODUCER_REQUIRED",
     "KafkaClients",
+    "make_admin",
     "make_consumer",
     "make_producer",
     "make_reader",
@@ -36,13 +38,15 @@ PARTITION_EOF: Final = KafkaError._PARTITION_EOF  # noqa: SLF001 - librdkafka's 
 LIBRDKAFKA_LOG = logging.getLogger("volstream.librdkafka")  # every client logs here
 for _logger in (log, LIBRDKAFKA_LOG):
     _logger.addFilter(RepeatFilter())  # a broker that is down is said once per 30 s
+_QUIET = logging.getLogger("volstream.librdkafka.quiet")
+_QUIET.setLevel(logging.CRITICAL)
+_QUIET.propagate = False
 
 PRODUCER_REQUIRED: Final[dict[str, Any]] = {
     "enable.idempotence": True,  # retries never duplicate or reorder a partition's records
     "delivery.report.only.error": True,  # successes are counted per batch, not per record
 }
 PRODUCER_DEFAULTS: Final[dict[str, Any]] = {
-    "linger.ms": 20,  # fill batches up to 20 ms: fewer requests; Tansu slows per batch stored
     "batch.size": 1_000_000,
     "compression.type": "lz4",  # JSON documents are repetitive: far fewer bytes, little CPU
     "queue.buffering.max.messages": 500_000,
@@ -56,7 +60,6 @@ CONSUMER_DEFAULTS: Final[dict[str, Any]] = {
     "auto.offset.reset": "earliest",  # a new group starts from the oldest tick: nothing is skipped
     "session.timeout.ms": 10_000,  # a dead member's partitions move on within 10 s
     "heartbeat.interval.ms": 3_000,
-    "fetch.wait.max.ms": 10,  # Tansu answers a fetch only when this expires: it bounds latency
     "socket.nagle.disable": True,
 }
 
@@ -71,7 +74,7 @@ def make_producer(kafka: KafkaSettings, on_failure: FailureCallback) -> Producer
     """A producer that reports only failed deliveries, to ``on_failure``."""
     return Producer(
         kafka.client_config(
-            PRODUCER_DEFAULTS,
+            {**PRODUCER_DEFAULTS, "linger.ms": kafka.linger_ms},
             **PRODUCER_REQUIRED,
             on_delivery=on_failure,
             logger=LIBRDKAFKA_LOG,
@@ -94,7 +97,7 @@ def make_consumer(
     """
     return Consumer(
         kafka.client_config(
-            {**CONSUMER_DEFAULTS, **(tuning or {})},
+            {**CONSUMER_DEFAULTS, "fetch.wait.max.ms": kafka.fetch_wait_ms, **(tuning or {})},
             **CONSUMER_REQUIRED,
             **{"group.id": group},
             logger=LIBRDKAFKA_LOG,
@@ -121,6 +124,12 @@ def make_reader(kafka: KafkaSettings, purpose: str = "reader") -> Consumer:
             },
         )
     )
+
+
+def make_admin(kafka: KafkaSettings, quiet: bool = False) -> AdminClient:
+    """An admin client; ``quiet`` keeps librdkafka's lines out of sight (while a broker starts,
+    it logs every refused connection)."""
+    return AdminClient(kafka.client_config(None, logger=_QUIET if quiet else LIBRDKAFKA_LOG))
 
 
 class ConsumerFactory(Protocol):
