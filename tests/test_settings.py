@@ -150,3 +150,11 @@ def test_a_bad_setting_is_one_line_and_debug_shows_the_traceback() -> None:
     )
     assert debug.returncode == 1
     assert "Traceback" in debug.stderr and "ConfigError" in debug.stderr
+
+
+def test_a_value_the_message_already_names_is_not_repeated() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load(KafkaSettings, bootstrap="localhost")
+    assert str(raised.value) == (
+        "invalid setting VOLSTREAM_KAFKA_BOOTSTRAP: expected host:port, got 'localhost'"
+    )

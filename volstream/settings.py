@@ -509,7 +509,7 @@ def _one_line(settings_cls: type[BaseSettings], error: ValidationError) -> str:
     variable = f"{prefix}{field}".upper()
     message = first["msg"].removeprefix("Value error, ")
     value = first.get("input")
-    shown = "" if isinstance(value, dict) else f" (got {value!r})"
+    shown = "" if isinstance(value, dict) or repr(value) in message else f" (got {value!r})"
     more = len(error.errors()) - 1
     tail = f"; and {more} more" if more else ""
     return f"invalid setting {variable}: {message}{shown}{tail}"
