@@ -159,7 +159,7 @@ def ensure_model(settings: ModelSettings, training: TrainSettings) -> None:
     if registry.current_name():
         log.info("demo: serving model %s from %s", registry.current_name(), settings.registry)
         return
-    log.info("demo: no model in %s yet; training one (about 15 s)", settings.registry)
+    log.info("demo: no model in %s yet; training one (a few seconds)", settings.registry)
     with progress_bars() as report:
         version = train(training, settings, report)
     log.info("demo: trained model %s", version.name)
