@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
 
 import volstream
@@ -61,7 +62,7 @@ def create_app(
     )
     history = InvocationLog(settings.history_size)
     service = PredictionService(model, latest, history, metrics, settings.max_rows)
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc load their scripts from the package, not a CDN
         title="volstream API",
         version=volstream.__version__,
         summary="On-demand volatility-spike predictions, health, metrics and invocation history.",

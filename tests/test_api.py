@@ -279,3 +279,12 @@ def test_fastapi_routes_answer_as_the_hot_routes_do(api: Api) -> None:
             assert (a.status_code, a.content) == (b.status_code, b.content)
         a, b = hot.get("/predict/X"), documented.get("/predict/X")
         assert (a.status_code, a.content) == (b.status_code, b.content)
+
+
+def test_docs_pages_load_nothing_from_the_internet(client: TestClient) -> None:
+    for page, script in (("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")):
+        html = client.get(page).text
+        assert f'/static-offline-docs/{script}"' in html
+        assert "https://" not in html  # no CDN, no web fonts
+        served = client.get(f"/static-offline-docs/{script}")
+        assert served.status_code == 200 and len(served.content) > 500_000

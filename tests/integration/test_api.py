@@ -112,3 +112,34 @@ def test_a_port_in_use_stops_start_up_with_one_line(small_registry: Path) -> Non
     assert result.stderr.strip().splitlines()[-1] == (
         f"volstream: error: API port {port} is already in use; choose another"
     )
+
+
+def test_swagger_ui_renders_with_the_network_blocked(small_registry: Path, tmp_path: Path) -> None:
+    """A headless Chromium that can reach only 127.0.0.1 still shows /docs in full."""
+    from volstream.testing import http_status, program
+
+    chromium = program("chromium", "chromium-browser", "google-chrome")
+    port = free_port()
+    api = subprocess.Popen(
+        [sys.executable, "-m", "volstream", "api", "--port", str(port),
+         "--registry", str(small_registry)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/docs"
+        wait_for(lambda: http_status(url) == 200, 60, "the API")
+        offline = [chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                   "--virtual-time-budget=10000", "--window-size=1400,1400",
+                   "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+                   "--proxy-server=127.0.0.1:9"]  # fmt: skip
+        dom = subprocess.run([*offline, "--dump-dom", url], capture_output=True, text=True,
+                             timeout=120, check=True).stdout  # fmt: skip
+        assert 'class="swagger-ui' in dom
+        assert dom.count('class="opblock-summary-path"') >= 10  # every route rendered
+        assert "/predict/{symbol}" in dom
+        screenshot = tmp_path / "docs.png"
+        subprocess.run([*offline, f"--screenshot={screenshot}", url], capture_output=True,
+                       timeout=120, check=True)  # fmt: skip
+        assert screenshot.stat().st_size > 30_000  # a rendered page, not a blank one
+    finally:
+        stop_process(api)
