@@ -74,7 +74,8 @@ def run_pass(
             metrics.skipped(len(window))
             return None
         result = run_check(window, reference, version.name, settings)
-        report = write_reports(settings.reports_dir, result, window, settings.keep_reports)
+        report = write_reports(settings.reports_dir, result, window, settings.keep_reports,
+                               keep_bytes=settings.keep_megabytes * 2**20)  # fmt: skip
         metrics.publish(result, time.time())
     except Exception:
         metrics.failures.inc()

@@ -3,7 +3,8 @@
 The API serves ``latest.html`` at ``GET /drift/report`` and ``latest.json`` at
 ``GET /drift``. Files are written to a temporary name and renamed, so a reader
 never sees half a report; the oldest timestamped reports beyond
-``keep_reports`` are deleted.
+``keep_reports``, or beyond ``keep_megabytes`` in all, are deleted (the newest
+is always kept).
 """
 
 from __future__ import annotations
@@ -58,7 +59,12 @@ def summary(result: DriftResult, window: Window, finished: datetime, report: str
 
 
 def write_reports(
-    directory: Path, result: DriftResult, window: Window, keep: int, now: datetime | None = None
+    directory: Path,
+    result: DriftResult,
+    window: Window,
+    keep: int,
+    now: datetime | None = None,
+    keep_bytes: int | None = None,
 ) -> Path:
     """Write this pass's HTML report and summary; returns the HTML report's path."""
     now = now or datetime.now(UTC)
@@ -69,7 +75,7 @@ def write_reports(
     for name, text in [(f"{stem}.html", html), (f"{stem}.json", document),
                        (LATEST_HTML, html), (LATEST_JSON, document)]:  # fmt: skip
         _write_atomically(directory / name, text)
-    _prune(directory, keep)
+    _prune(directory, keep, keep_bytes)
     return directory / f"{stem}.html"
 
 
@@ -84,8 +90,16 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def _prune(directory: Path, keep: int) -> None:
-    reports = sorted(directory.glob(f"{REPORT_PREFIX}*.html"))
-    for old in reports[: max(0, len(reports) - keep)]:
+def _prune(directory: Path, keep: int, keep_bytes: int | None) -> None:
+    reports = sorted(directory.glob(f"{REPORT_PREFIX}*.html"))  # oldest first
+    kept = reports[max(0, len(reports) - keep) :]
+    sizes = [path.stat().st_size + _size(path.with_suffix(".json")) for path in kept]
+    while keep_bytes is not None and len(kept) > 1 and sum(sizes) > keep_bytes:
+        kept, sizes = kept[1:], sizes[1:]
+    for old in reports[: len(reports) - len(kept)]:
         old.unlink(missing_ok=True)
         old.with_suffix(".json").unlink(missing_ok=True)
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.is_file() else 0

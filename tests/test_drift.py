@@ -107,6 +107,28 @@ def test_the_api_says_when_there_is_no_report_yet(small_registry: Path, tmp_path
             assert "is `volstream drift` running?" in response.json()["detail"]
 
 
+def test_reports_are_kept_within_their_size_the_newest_always(
+    reference,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    sample = reference.sample(2000, random_state=1)
+    window = window_from(sample[list(FEATURE_NAMES)].to_numpy(), sample["probability"].to_numpy())
+    result = run_check(window, reference, "v1", DriftSettings())
+    start = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    write_reports(tmp_path, result, window, keep=10, now=start)
+    one = sum(p.stat().st_size for p in tmp_path.glob("drift-*"))
+    for minute in range(1, 4):
+        write_reports(tmp_path, result, window, keep=10, now=start + timedelta(minutes=minute),
+                      keep_bytes=int(2.5 * one))  # fmt: skip
+    assert sorted(p.name for p in tmp_path.glob("drift-*.html")) == [
+        "drift-20261123T120200000000Z.html",
+        "drift-20261123T120300000000Z.html",
+    ]
+    write_reports(tmp_path, result, window, keep=10, now=start + timedelta(minutes=4),
+                  keep_bytes=1)  # fmt: skip
+    assert [p.name for p in tmp_path.glob("drift-*.html")] == ["drift-20261123T120400000000Z.html"]
+
+
 def test_a_new_job_never_serves_the_last_runs_report(
     reference,
     small_registry: Path,

@@ -380,6 +380,9 @@ class DriftSettings(BaseSettings):
     )
     reports_dir: Path = Field(Path("reports/drift"), description="Where HTML and JSON reports go.")
     keep_reports: int = Field(24, ge=1, description="Timestamped reports kept; older ones go.")
+    keep_megabytes: int = Field(
+        100, ge=1, description="The timestamped reports' size in all; the oldest go first."
+    )
     metrics_port: int = Field(
         9103, ge=0, le=65535, description="Port of /metrics; 0 turns the endpoint off."
     )
