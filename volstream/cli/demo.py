@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Annotated
 
 import typer
 
-from volstream.cli.models import progress_bars
 from volstream.cli.options import described
+from volstream.errors import VolstreamError
 from volstream.kafka.admin import ensure_topics
 from volstream.kafka.embedded import EmbeddedBroker
 from volstream.lifecycle import install_stop_handlers
@@ -70,7 +72,7 @@ def demo(
     producer = load(ProducerSettings, rate=rate or training.tick_rate)
     consumer, api, drift = load(ConsumerSettings), load(ApiSettings), load(DriftSettings)
     evaluator = load(EvaluateSettings)
-    ensure_model(load(ModelSettings), training)
+    ensure_model(load(ModelSettings))
     stop = install_stop_handlers()
     supervisor = Supervisor()
     with (
@@ -150,16 +152,22 @@ def children_tuning() -> dict[str, str]:
     }
 
 
-def ensure_model(settings: ModelSettings, training: TrainSettings) -> None:
-    """Train a model with the default settings when the registry has no current one."""
+def ensure_model(settings: ModelSettings) -> None:
+    """Train a model (``volstream train``, TrainSettings from the environment) when the
+    registry has no current one.
+
+    In a child process: training holds the whole history in memory, which the
+    supervisor, running for hours, should not keep.
+    """
     from volstream.model.registry import ModelRegistry
-    from volstream.model.training import train
 
     registry = ModelRegistry(settings.registry)
     if registry.current_name():
         log.info("demo: serving model %s from %s", registry.current_name(), settings.registry)
         return
     log.info("demo: no model in %s yet; training one (a few seconds)", settings.registry)
-    with progress_bars() as report:
-        version = train(training, settings, report)
-    log.info("demo: trained model %s", version.name)
+    command = [sys.executable, "-m", "volstream", "train", "--registry", str(settings.registry)]
+    if subprocess.run(command, check=False).returncode != 0:  # noqa: S603 - our own command
+        msg = "training the demo's model failed (its error is above)"
+        raise VolstreamError(msg)
+    log.info("demo: trained model %s", registry.current_name())
