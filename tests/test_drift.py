@@ -10,7 +10,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from volstream.api.app import create_app
-from volstream.drift.check import check_method, known_methods, load_reference, run_check
+from volstream.drift.check import (
+    DriftResult,
+    check_method,
+    known_methods,
+    load_reference,
+    run_check,
+)
 from volstream.drift.reports import start_job, write_reports
 from volstream.drift.window import Window
 from volstream.drift_files import LATEST_HTML, LATEST_JSON
@@ -29,6 +35,14 @@ def window_from(features: np.ndarray, probability: np.ndarray) -> Window:
 @pytest.fixture(scope="module")
 def reference(small_registry: Path):  # type: ignore[no-untyped-def]
     return load_reference(ModelRegistry(small_registry).current())
+
+
+@pytest.fixture(scope="module")
+def judged_sample(reference) -> tuple[Window, DriftResult]:  # type: ignore[no-untyped-def]
+    """A window sampled from the reference itself, and its (driftless) result."""
+    sample = reference.sample(2000, random_state=1)
+    window = window_from(sample[list(FEATURE_NAMES)].to_numpy(), sample["probability"].to_numpy())
+    return window, run_check(window, reference, "v1", DriftSettings())
 
 
 def test_a_sample_of_the_reference_does_not_drift(reference) -> None:  # type: ignore[no-untyped-def]
@@ -67,13 +81,9 @@ def test_an_unknown_stat_test_is_a_config_error() -> None:
 
 
 def test_reports_rotate_and_the_api_serves_the_latest(
-    reference,
-    small_registry: Path,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+    judged_sample: tuple[Window, DriftResult], small_registry: Path, tmp_path: Path
 ) -> None:
-    sample = reference.sample(2000, random_state=1)
-    window = window_from(sample[list(FEATURE_NAMES)].to_numpy(), sample["probability"].to_numpy())
-    result = run_check(window, reference, "v1", DriftSettings())
+    window, result = judged_sample
     start = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
     for minute in range(3):
         write_reports(tmp_path, result, window, keep=2, now=start + timedelta(minutes=minute))
@@ -108,12 +118,9 @@ def test_the_api_says_when_there_is_no_report_yet(small_registry: Path, tmp_path
 
 
 def test_reports_are_kept_within_their_size_the_newest_always(
-    reference,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+    judged_sample: tuple[Window, DriftResult], tmp_path: Path
 ) -> None:
-    sample = reference.sample(2000, random_state=1)
-    window = window_from(sample[list(FEATURE_NAMES)].to_numpy(), sample["probability"].to_numpy())
-    result = run_check(window, reference, "v1", DriftSettings())
+    window, result = judged_sample
     start = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
     write_reports(tmp_path, result, window, keep=10, now=start)
     one = sum(p.stat().st_size for p in tmp_path.glob("drift-*"))
@@ -130,13 +137,9 @@ def test_reports_are_kept_within_their_size_the_newest_always(
 
 
 def test_a_new_job_never_serves_the_last_runs_report(
-    reference,
-    small_registry: Path,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+    judged_sample: tuple[Window, DriftResult], small_registry: Path, tmp_path: Path
 ) -> None:
-    sample = reference.sample(2000, random_state=1)
-    window = window_from(sample[list(FEATURE_NAMES)].to_numpy(), sample["probability"].to_numpy())
-    result = run_check(window, reference, "v1", DriftSettings())
+    window, result = judged_sample
     earlier = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
     write_reports(tmp_path, result, window, keep=5, now=earlier)  # the previous run's
     start_job(tmp_path, now=earlier + timedelta(hours=1))
