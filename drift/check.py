@@ -1,10 +1,12 @@
 """One drift pass: Evidently's data drift of every model feature and of the predicted probability.
 
-The stat test per column is Evidently's choice (for more than 1,000 rows of a
-numerical column, the normed Wasserstein distance with threshold 0.1) unless
-``VOLSTREAM_DRIFT_METHOD``/``_THRESHOLD`` set one. A column has drifted when
-Evidently's own test for it fails; the dataset has drifted when at least
-``drift_share`` of the features have (the prediction is judged apart).
+Each column is scored with the normed Wasserstein distance, against the
+threshold that the model version's calibration gives a window of this size
+(:mod:`volstream.drift.calibration`). ``VOLSTREAM_DRIFT_METHOD``/``_THRESHOLD``
+override it with a fixed test; a version with no calibration gets Evidently's
+own choice (for more than 1,000 rows, the same distance at a fixed 0.1). A
+column has drifted when Evidently's test for it fails; the dataset has drifted
+when at least ``drift_share`` of the features have (the prediction is judged apart).
 
 This module is the adapter to Evidently: :func:`compute_drift` and
 :func:`known_methods` are the only code that touches it, and what they return is
@@ -14,13 +16,15 @@ plain data and the rendered HTML report. An Evidently upgrade changes this file.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.metrics import ValueDrift
 from evidently.presets import DataDriftPreset
 
+from volstream.drift.calibration import Calibration
 from volstream.drift.window import Window
 from volstream.errors import ConfigError, ModelError
 from volstream.features import FEATURE_NAMES
@@ -33,6 +37,7 @@ __all__ = [
     "check_method",
     "compute_drift",
     "known_methods",
+    "load_calibration",
     "load_reference",
     "run_check",
 ]
@@ -43,12 +48,13 @@ COLUMNS = [*FEATURE_NAMES, PREDICTION]
 
 @dataclass(frozen=True)
 class ColumnDrift:
-    """Evidently's verdict on one column."""
+    """Evidently's verdict on one column; with a calibration, how rare the score is."""
 
     score: float
     method: str
     threshold: float
     detected: bool
+    exceedance: float | None = None  # the share of normal windows that score this high
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,8 @@ class DriftResult:
     model_version: str
     seconds: float
     html: str
+    thresholds: str  # where the thresholds came from
+    calibrated_rows: int | None = None  # the calibrated window size that judged this one
 
 
 def known_methods() -> list[str]:
@@ -72,9 +80,15 @@ def known_methods() -> list[str]:
     Evidently 0.7 has no public list of them: its registry is private, so it is
     read here and nowhere else (tests/test_drift.py fails if it moves).
     """
+    return sorted(_stat_tests())
+
+
+def _stat_tests() -> dict[str, str]:
+    """Evidently's stat tests: name to display name."""
     from evidently.legacy.calculations.stattests.registry import _registered_stat_tests
 
-    return sorted(_registered_stat_tests)
+    return {name: next(iter(tests.values())).display_name
+            for name, tests in _registered_stat_tests.items()}  # fmt: skip
 
 
 def check_method(method: str | None) -> None:
@@ -104,14 +118,46 @@ def load_reference(version: ModelVersion) -> pd.DataFrame:
     return reference[COLUMNS]
 
 
+def load_calibration(version: ModelVersion) -> Calibration | None:
+    """The version's drift calibration; None for a version trained before calibrations."""
+    calibration = Calibration.load(version.drift_null_file)
+    if calibration is not None and set(calibration.scores) != set(COLUMNS):
+        msg = (
+            f"the drift calibration {version.drift_null_file} scores {sorted(calibration.scores)}, "
+            f"but drift judges {COLUMNS}: retrain with `volstream train`"
+        )
+        raise ModelError(msg)
+    return calibration
+
+
 def run_check(
-    window: Window, reference: pd.DataFrame, version: str, settings: DriftSettings
+    window: Window,
+    reference: pd.DataFrame,
+    version: str,
+    settings: DriftSettings,
+    calibration: Calibration | None = None,
 ) -> DriftResult:
-    """Judge ``window`` against ``reference``."""
+    """Judge ``window`` against ``reference``, with ``calibration``'s thresholds unless
+    the settings name a test or a threshold."""
     started = time.perf_counter()
     current = pd.DataFrame(window.features, columns=list(FEATURE_NAMES))
     current[PREDICTION] = window.probability
-    columns, html = compute_drift(reference, current, settings)
+    rows = len(window)
+    if settings.method is not None or settings.threshold is not None:
+        calibration, origin = None, "fixed (VOLSTREAM_DRIFT_METHOD/THRESHOLD)"
+    elif calibration is None:
+        origin = f"Evidently's defaults: model {version} has no drift calibration (retrain it)"
+    else:
+        origin = f"calibrated: the {settings.quantile:g} quantile of normal windows"
+    if calibration is None:
+        method, thresholds = settings.method, dict.fromkeys(COLUMNS, settings.threshold)
+    else:
+        method = calibration.method
+        thresholds = {c: calibration.threshold(c, rows, settings.quantile) for c in COLUMNS}
+    columns, html = compute_drift(reference, current, method, thresholds, settings.drift_share)
+    if calibration is not None:
+        columns = {name: replace(c, exceedance=calibration.exceedance(name, rows, c.score))
+                   for name, c in columns.items()}  # fmt: skip
     features = {name: columns[name] for name in FEATURE_NAMES}
     share = sum(c.detected for c in features.values()) / len(features)
     return DriftResult(
@@ -124,25 +170,35 @@ def run_check(
         model_version=version,
         seconds=time.perf_counter() - started,
         html=html,
+        thresholds=origin,
+        calibrated_rows=calibration.size_for(rows) if calibration else None,
     )
 
 
 def compute_drift(
-    reference: pd.DataFrame, current: pd.DataFrame, settings: DriftSettings
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    method: str | None,
+    thresholds: Mapping[str, float | None],
+    drift_share: float,
 ) -> tuple[dict[str, ColumnDrift], str]:
-    """Evidently's verdict on each column of ``COLUMNS``, and its HTML report."""
+    """Evidently's verdict on each column of ``COLUMNS``, and its HTML report.
+
+    ``method`` None lets Evidently choose; a None threshold is the test's own.
+    """
     definition = DataDefinition(numerical_columns=COLUMNS)
     drifts = {
-        column: ValueDrift(column=column, method=settings.method, threshold=settings.threshold)
+        column: ValueDrift(column=column, method=method, threshold=thresholds[column])
         for column in COLUMNS
     }
+    chosen = {name: value for name, value in thresholds.items() if value is not None}
     report = Report(
         [
             DataDriftPreset(
                 columns=list(FEATURE_NAMES),
-                method=settings.method,
-                threshold=settings.threshold,
-                drift_share=settings.drift_share,
+                method=method,
+                per_column_threshold=chosen or None,
+                drift_share=drift_share,
             ),
             drifts[PREDICTION],
         ],  # fmt: skip
@@ -154,13 +210,14 @@ def compute_drift(
     )
     # The preset runs the same ValueDrift per feature: an equal metric has the same id.
     context = snapshot.context
+    display_names = _stat_tests()
     columns = {}
     for column, metric in drifts.items():
         result = context.get_metric_result(metric)
         resolved = context.get_metric(metric.metric_id).to_metric_config().params
         columns[column] = ColumnDrift(
             score=float(result.value),
-            method=str(resolved["method"]),
+            method=display_names.get(str(resolved["method"]), str(resolved["method"])),
             threshold=float(resolved["threshold"]),
             detected=any(test.status.value == "FAIL" for test in result.tests),
         )

@@ -8,7 +8,13 @@ import time
 
 from prometheus_client import CollectorRegistry, push_to_gateway
 
-from volstream.drift.check import DriftResult, check_method, load_reference, run_check
+from volstream.drift.check import (
+    DriftResult,
+    check_method,
+    load_calibration,
+    load_reference,
+    run_check,
+)
 from volstream.drift.metrics import DriftMetrics, build_drift_metrics
 from volstream.drift.reports import start_job, write_reports
 from volstream.drift.window import read_window
@@ -39,7 +45,9 @@ def run(
     on time; with ``once`` it is an error.
     """
     check_method(settings.method)
-    load_reference(ModelRegistry(model.registry).serving(model.version))
+    serving = ModelRegistry(model.registry).serving(model.version)
+    load_reference(serving)
+    load_calibration(serving)
     registry = registry or CollectorRegistry()
     metrics = build_drift_metrics(registry)
     if not once:
@@ -73,7 +81,7 @@ def run_pass(
                         "(VOLSTREAM_DRIFT_MIN_ROWS)", len(window), settings.min_rows)  # fmt: skip
             metrics.skipped(len(window))
             return None
-        result = run_check(window, reference, version.name, settings)
+        result = run_check(window, reference, version.name, settings, load_calibration(version))
         report = write_reports(settings.reports_dir, result, window, settings.keep_reports,
                                keep_bytes=settings.keep_megabytes * 2**20)  # fmt: skip
         metrics.publish(result, time.time())
@@ -84,12 +92,12 @@ def run_pass(
         metrics.run_seconds.set(time.perf_counter() - started)
     drifted = [name for name, column in result.features.items() if column.detected]
     log.info(
-        "drift: %d of %d features drifted (%s), dataset drift %s, prediction score %.3f (%s); "
-        "%d rows against %d, %.1f s; %s",
+        "drift: %d of %d features drifted (%s), dataset drift %s, prediction score %.3f "
+        "(threshold %.3f); %d rows against %d, %.1f s; thresholds %s; %s",
         len(drifted), len(result.features), ", ".join(drifted) or "none",
         "yes" if result.dataset_drift else "no", result.prediction.score,
-        result.prediction.method, result.current_rows, result.reference_rows,
-        time.perf_counter() - started, report,
+        result.prediction.threshold, result.current_rows, result.reference_rows,
+        time.perf_counter() - started, result.thresholds, report,
     )  # fmt: skip
     return result
 

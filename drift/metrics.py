@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from volstream.drift.check import DriftResult
+from volstream.drift.check import ColumnDrift, DriftResult
 
 __all__ = ["DriftMetrics", "build_drift_metrics"]
 
@@ -14,10 +14,14 @@ __all__ = ["DriftMetrics", "build_drift_metrics"]
 @dataclass(frozen=True)
 class DriftMetrics:
     feature_score: Gauge
+    feature_threshold: Gauge
+    feature_exceedance: Gauge
     feature_detected: Gauge
     drifted_share: Gauge
     dataset_drift: Gauge
     prediction_score: Gauge
+    prediction_threshold: Gauge
+    prediction_exceedance: Gauge
     prediction_detected: Gauge
     current_rows: Gauge
     last_success: Gauge
@@ -29,10 +33,14 @@ class DriftMetrics:
         """Show a successful pass."""
         for name, column in result.features.items():
             self.feature_score.labels(name).set(column.score)
+            self.feature_threshold.labels(name).set(column.threshold)
+            self.feature_exceedance.labels(name).set(_exceedance(column))
             self.feature_detected.labels(name).set(int(column.detected))
         self.drifted_share.set(result.drifted_share)
         self.dataset_drift.set(int(result.dataset_drift))
         self.prediction_score.set(result.prediction.score)
+        self.prediction_threshold.set(result.prediction.threshold)
+        self.prediction_exceedance.set(_exceedance(result.prediction))
         self.prediction_detected.set(int(result.prediction.detected))
         self.current_rows.set(result.current_rows)
         self.last_success.set(finished_at)
@@ -44,12 +52,22 @@ class DriftMetrics:
         self.last_skipped.set(1)
 
 
+def _exceedance(column: ColumnDrift) -> float:
+    return float("nan") if column.exceedance is None else column.exceedance
+
+
 def build_drift_metrics(registry: CollectorRegistry) -> DriftMetrics:
     """Create the drift gauges on ``registry``."""
     metrics = DriftMetrics(
         feature_score=Gauge("volstream_drift_feature_score",
                             "Evidently drift score of a feature (see the method in the summary).",
                             ["feature"], registry=registry),
+        feature_threshold=Gauge("volstream_drift_feature_threshold",
+                                "The score above which the feature drifts (calibrated, or fixed).",
+                                ["feature"], registry=registry),
+        feature_exceedance=Gauge("volstream_drift_feature_exceedance",
+                                 "Calibrated probability that a normal window scores this high "
+                                 "(NaN when uncalibrated).", ["feature"], registry=registry),
         feature_detected=Gauge("volstream_drift_feature_detected",
                                "1 when the feature drifted in the last pass.", ["feature"],
                                registry=registry),
@@ -60,6 +78,12 @@ def build_drift_metrics(registry: CollectorRegistry) -> DriftMetrics:
                             registry=registry),
         prediction_score=Gauge("volstream_drift_prediction_score",
                                "Drift score of the predicted probability.", registry=registry),
+        prediction_threshold=Gauge("volstream_drift_prediction_threshold",
+                                   "The score above which the prediction drifts.",
+                                   registry=registry),
+        prediction_exceedance=Gauge("volstream_drift_prediction_exceedance",
+                                    "Calibrated probability that a normal window scores this "
+                                    "high (NaN when uncalibrated).", registry=registry),
         prediction_detected=Gauge("volstream_drift_prediction_detected",
                                   "1 when the predicted probability drifted.", registry=registry),
         current_rows=Gauge("volstream_drift_current_rows",

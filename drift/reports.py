@@ -54,6 +54,8 @@ def summary(result: DriftResult, window: Window, finished: datetime, report: str
             "undecodable": window.undecodable,
         },
         "reference_rows": result.reference_rows,
+        "thresholds": result.thresholds,
+        "calibrated_rows": result.calibrated_rows,
         "seconds": result.seconds,
     }
 

@@ -6,14 +6,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
 from volstream.api.app import create_app
+from volstream.drift.calibration import Calibration, calibrate, normed_wasserstein
 from volstream.drift.check import (
+    COLUMNS,
     DriftResult,
     check_method,
+    compute_drift,
     known_methods,
+    load_calibration,
     load_reference,
     run_check,
 )
@@ -66,7 +71,83 @@ def test_scaled_volatility_drifts_and_a_chosen_stat_test_is_used(reference) -> N
     assert all(result.features[name].detected for name in ("rv_10s", "rv_30s", "rv_60s"))
     assert result.features["imbalance"].detected is False
     assert result.dataset_drift  # 3 of 13 >= 0.2
-    assert {c.method for c in result.features.values()} == {"psi"}
+    assert {c.method for c in result.features.values()} == {"PSI"}
+
+
+def test_the_calibration_scores_as_evidently_does(reference) -> None:  # type: ignore[no-untyped-def]
+    """The null scores are computed apart from Evidently, fast; they must be its own score."""
+    current = reference.iloc[:3000].copy()
+    current[["rv_10s", "spread_bps"]] *= [2.0, 0.5]
+    columns, _ = compute_drift(reference, current, "wasserstein", dict.fromkeys(COLUMNS), 0.5)
+    for name in COLUMNS:
+        ours = normed_wasserstein(reference[name].to_numpy(), current[name].to_numpy())
+        assert ours == pytest.approx(columns[name].score, rel=1e-9, abs=1e-12), name
+    assert columns["rv_10s"].score > 0.1 > columns["imbalance"].score
+
+
+def test_a_calibration_is_sized_for_the_live_window_and_its_halves() -> None:
+    rng = np.random.default_rng(3)
+    history = pd.DataFrame({"x": np.cumsum(rng.normal(size=20_000)) * 0.01})  # autocorrelated
+    reference = history.sample(5000, random_state=1)
+    calibration = calibrate(history, reference, window_rows=8000, min_rows=1000)
+    assert calibration is not None
+    assert calibration.sizes == [1000, 2000, 4000, 8000]  # each fits twice in 20,000 rows
+    assert [len(scores) for scores in calibration.scores["x"]] == [40, 40, 40, 40]
+    assert calibration.size_for(5000) == 4000  # the largest not above: a higher bar
+    assert calibration.size_for(500) == 1000 and calibration.size_for(10**6) == 8000
+    assert calibrate(history, reference, window_rows=16_000, min_rows=12_000) is None
+
+
+def test_a_threshold_is_the_fitted_quantile_and_its_exceedance_agrees() -> None:
+    scores = np.exp(np.random.default_rng(4).normal(np.log(0.1), 0.5, 40)).tolist()
+    calibration = Calibration(sizes=[1000], scores={"x": [scores]}, window_rows=1000,
+                              history_rows=10_000)  # fmt: skip
+    threshold = calibration.threshold("x", 1000, 0.99)
+    logs = np.log(scores)
+    assert threshold == pytest.approx(np.exp(logs.mean() + 2.3263 * logs.std(ddof=1)), rel=1e-4)
+    assert threshold > max(scores) > np.median(scores)
+    assert calibration.exceedance("x", 1000, threshold) == pytest.approx(0.01)
+    assert calibration.exceedance("x", 1000, 10 * threshold) < 1e-6
+
+
+def test_a_trained_version_stores_its_calibration(small_registry: Path) -> None:
+    calibration = load_calibration(ModelRegistry(small_registry).current())
+    assert calibration is not None
+    assert set(calibration.scores) == set(COLUMNS)
+    assert calibration.sizes[0] >= DriftSettings().min_rows
+    assert calibration.sizes[-1] <= calibration.window_rows
+
+
+def test_a_calibrated_pass_judges_by_the_calibration(  # type: ignore[no-untyped-def]
+    reference, small_registry: Path
+) -> None:
+    calibration = load_calibration(ModelRegistry(small_registry).current())
+    assert calibration is not None
+    features = reference[list(FEATURE_NAMES)].to_numpy()[:3000].copy()
+    features[:, FEATURE_NAMES.index("spread_bps")] *= 3
+    window = window_from(features, reference["probability"].to_numpy()[:3000])
+    result = run_check(window, reference, "v1", DriftSettings(), calibration)
+    assert result.thresholds.startswith("calibrated: the 0.99 quantile")
+    assert result.calibrated_rows == calibration.size_for(3000)
+    for name, column in [*result.features.items(), ("probability", result.prediction)]:
+        assert column.method == "Wasserstein distance (normed)"
+        assert column.threshold == pytest.approx(calibration.threshold(name, 3000, 0.99))
+        assert column.detected == (column.score >= column.threshold), name
+        assert column.exceedance == pytest.approx(calibration.exceedance(name, 3000, column.score))
+    assert result.features["spread_bps"].detected
+    assert result.features["spread_bps"].exceedance < 0.01
+
+
+def test_a_chosen_test_or_threshold_overrides_the_calibration(  # type: ignore[no-untyped-def]
+    judged_sample, reference, small_registry: Path
+) -> None:
+    calibration = load_calibration(ModelRegistry(small_registry).current())
+    window, uncalibrated = judged_sample
+    assert uncalibrated.thresholds.startswith("Evidently's defaults: model v1 has no drift")
+    result = run_check(window, reference, "v1", DriftSettings(threshold=0.3), calibration)
+    assert result.thresholds.startswith("fixed")
+    assert {c.threshold for c in result.features.values()} == {0.3}
+    assert all(c.exceedance is None for c in result.features.values())
 
 
 def test_evidently_still_names_its_stat_tests() -> None:

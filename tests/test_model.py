@@ -46,7 +46,7 @@ def test_version_files_and_metadata(trained: tuple[Path, dict]) -> None:
     registry, metadata = trained
     version = ModelRegistry(registry).current()
     assert sorted(p.name for p in version.path.iterdir()) == [
-        "model.json", "model.txt", "reference.parquet",
+        "drift_null.json", "model.json", "model.txt", "reference.parquet",
     ]  # fmt: skip
     assert not list(registry.rglob("*.pkl")) and not list(registry.rglob("*.pickle"))
     assert metadata["feature_names"] == list(FEATURE_NAMES)

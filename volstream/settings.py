@@ -369,11 +369,14 @@ class DriftSettings(BaseSettings):
     min_rows: int = Field(
         1000, ge=10, description="A window with fewer rows is skipped, not judged."
     )
+    quantile: float = Field(
+        0.99, ge=0.5, lt=1, description="A column drifts above this quantile of normal windows."
+    )
     method: str | None = Field(
-        None, description="Evidently stat test for every column, e.g. psi; default: Evidently's."
+        None, description="A fixed Evidently stat test for every column (e.g. psi), not calibrated."
     )
     threshold: float | None = Field(
-        None, gt=0, description="Drift threshold for the stat test; default: the test's own."
+        None, gt=0, description="A fixed threshold for every column (not calibrated)."
     )
     drift_share: float = Field(
         0.5, gt=0, le=1, description="Dataset drift when at least this share of features drift."

@@ -6,6 +6,7 @@
         model.txt            LightGBM text model
         model.json           metadata (see docs/model.md)
         reference.parquet    a sample of training features and predictions, for drift
+        drift_null.json      drift scores of normal windows of the history (calibration)
 
 ``history`` lists the promotions, oldest first; rollback steps back one.
 ``shadow`` names a challenger scored beside the current version, never served.
@@ -30,6 +31,7 @@ __all__ = ["ModelRegistry", "ModelVersion"]
 MODEL_FILE = "model.txt"
 METADATA_FILE = "model.json"
 REFERENCE_FILE = "reference.parquet"
+DRIFT_NULL_FILE = "drift_null.json"
 REGISTRY_FILE = "registry.json"
 
 
@@ -50,6 +52,11 @@ class ModelVersion:
     def reference_file(self) -> Path:
         """The drift reference sample."""
         return self.path / REFERENCE_FILE
+
+    @property
+    def drift_null_file(self) -> Path:
+        """The drift scores of normal windows, which calibrate the thresholds."""
+        return self.path / DRIFT_NULL_FILE
 
     def check_features(self, model_names: Iterable[str] | None = None) -> None:
         """Refuse a version trained on other features than the engine computes.

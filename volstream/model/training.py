@@ -9,7 +9,8 @@
 4. Train LightGBM (early stopping on validation), choose the decision threshold
    that maximises F1 on validation, fit the baseline rule on the same rows, and
    score both on the test part.
-5. Write a registry version: the text model, model.json, a reference sample.
+5. Write a registry version: the text model, model.json, a reference sample, and
+   the drift scores of normal windows of the history (:mod:`volstream.drift.calibration`).
 """
 
 from __future__ import annotations
@@ -36,18 +37,26 @@ from sklearn.metrics import (
 )
 
 import volstream
+from volstream.drift.calibration import Calibration, calibrate
 from volstream.errors import ModelError
 from volstream.features import FEATURE_NAMES, LONGEST_MS, FeatureEngine
 from volstream.labels import realized_volatility
 from volstream.model.baseline import BaselineRule
 from volstream.model.registry import (
+    DRIFT_NULL_FILE,
     METADATA_FILE,
     MODEL_FILE,
     REFERENCE_FILE,
     ModelRegistry,
     ModelVersion,
 )
-from volstream.settings import ModelSettings, TrainSettings, synthetic_symbols
+from volstream.settings import (
+    DriftSettings,
+    ModelSettings,
+    TrainSettings,
+    load,
+    synthetic_symbols,
+)
 from volstream.sources import TickSource
 from volstream.sources.files import FileReplay
 from volstream.sources.synthetic import MarketConfig, SyntheticMarket
@@ -191,8 +200,16 @@ def score(
     }
 
 
-def train(settings: TrainSettings, model: ModelSettings, report: Report = _quiet) -> ModelVersion:
-    """Train, evaluate and register a new model version (promoted when settings say so)."""
+def train(
+    settings: TrainSettings,
+    model: ModelSettings,
+    report: Report = _quiet,
+    drift: DriftSettings | None = None,
+) -> ModelVersion:
+    """Train, evaluate and register a new model version (promoted when settings say so).
+
+    ``drift`` (default: from the environment) sizes the drift calibration's windows.
+    """
     history = replay_history(settings, report)
     horizon_ms = int(settings.horizon_seconds * 1000)
     future = future_volatility(history, horizon_ms)
@@ -250,11 +267,14 @@ def train(settings: TrainSettings, model: ModelSettings, report: Report = _quiet
     }
     name = _version_name(created, history.fingerprint)
     reference = _reference(settings, x, history.times_ms, parts["train"], booster)
+    null = _drift_null(history, booster, reference, drift or load(DriftSettings), report)
 
     def write(directory: Path) -> None:
         booster.save_model(str(directory / MODEL_FILE))
         (directory / METADATA_FILE).write_text(json.dumps({"version": name, **metadata}, indent=2))
         reference.to_parquet(directory / REFERENCE_FILE, index=False)
+        if null is not None:
+            null.save(directory / DRIFT_NULL_FILE)
 
     registry = ModelRegistry(model.registry)
     version = registry.add(name, write)
@@ -337,6 +357,29 @@ def _reference(
     sample = pd.DataFrame(features[chosen], columns=list(FEATURE_NAMES))
     sample["probability"] = _predict(booster, features[chosen])
     return sample
+
+
+def _drift_null(
+    history: History,
+    booster: lgb.Booster,
+    reference: pd.DataFrame,
+    drift: DriftSettings,
+    report: Report,
+) -> Calibration | None:
+    """Drift scores of windows of the live window's size cut from the warm history.
+
+    A live window of ``window_minutes`` holds as many rows as that span of the
+    history (capped at ``max_rows``), unless ``window_rows`` sets it.
+    """
+    times = history.times_ms
+    warm = int(np.searchsorted(times, times.min() + LONGEST_MS))
+    span_seconds = max((int(times.max()) - int(times.min())) / 1000, 1.0)
+    per_minute = len(history) / span_seconds * 60
+    window_rows = drift.window_rows or int(drift.window_minutes * per_minute)
+    frame = pd.DataFrame(history.features[warm:], columns=list(FEATURE_NAMES))
+    frame["probability"] = _predict(booster, history.features[warm:])
+    return calibrate(frame, reference, min(window_rows, drift.max_rows), drift.min_rows,
+                     lambda done, total: report("calibrating drift", done, total))  # fmt: skip
 
 
 def _libraries() -> dict[str, str]:

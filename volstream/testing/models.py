@@ -9,7 +9,7 @@ import numpy.typing as npt
 
 from volstream.model.inference import ModelInfo
 from volstream.model.registry import ModelVersion
-from volstream.settings import ModelSettings, TrainSettings
+from volstream.settings import DriftSettings, ModelSettings, TrainSettings
 
 __all__ = ["ConstantPredictor", "train_tiny_model"]
 
@@ -25,7 +25,9 @@ def train_tiny_model(registry: Path, seed: int = 7) -> ModelVersion:
     settings = {"duration_seconds": 1800, "symbols": 10, "tick_rate": 80, "seed": seed}
     # model_validate: these settings only, none from the environment
     return train(
-        TrainSettings.model_validate(settings), ModelSettings.model_validate({"registry": registry})
+        TrainSettings.model_validate(settings),
+        ModelSettings.model_validate({"registry": registry}),
+        drift=DriftSettings.model_validate({}),
     )
 
 
