@@ -40,7 +40,7 @@ from prometheus_client import CollectorRegistry
 from benchmarks.common import median_of, rates_table
 from volstream.consumer.main import build
 from volstream.consumer.metrics import STAGES
-from volstream.features import FeatureEngine
+from volstream.feature_engine import FeatureEngine
 from volstream.kafka.clients import (
     CONSUMER_DEFAULTS,
     CONSUMER_REQUIRED,

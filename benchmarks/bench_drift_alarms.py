@@ -30,7 +30,7 @@ import numpy.typing as npt
 from benchmarks.common import row
 from volstream.drift.check import DriftResult, load_calibration, load_reference, run_check
 from volstream.drift.window import Window
-from volstream.features import FeatureEngine
+from volstream.feature_engine import FeatureEngine
 from volstream.model.inference import load_predictor
 from volstream.model.registry import ModelVersion
 from volstream.model.training import SYNTHETIC_EPOCH_MS, train

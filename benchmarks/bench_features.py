@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import median_of, rates_table
-from volstream.features import FeatureEngine
+from volstream.feature_engine import FeatureEngine
 from volstream.settings import synthetic_symbols
 from volstream.sources.synthetic import MarketConfig, SyntheticMarket
 from volstream.ticks import TickBatch

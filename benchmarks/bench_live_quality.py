@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-from volstream.features import FeatureEngine
+from volstream.feature_engine import FeatureEngine
 from volstream.labels import realized_volatility
 from volstream.model.inference import load_predictor
 from volstream.model.registry import ModelRegistry

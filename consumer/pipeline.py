@@ -15,7 +15,8 @@ import numpy as np
 import numpy.typing as npt
 from confluent_kafka import KafkaError, Message
 
-from volstream.features import N_FEATURES, FeatureEngine
+from volstream.feature_engine import FeatureEngine
+from volstream.features import N_FEATURES
 from volstream.kafka.clients import PARTITION_EOF
 from volstream.model.inference import ModelInfo
 from volstream.predictions import FeatureVector, Prediction, encode_predictions

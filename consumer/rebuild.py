@@ -15,7 +15,8 @@ from typing import Final
 
 from confluent_kafka import Consumer, TopicPartition
 
-from volstream.features import LONGEST_MS, FeatureEngine
+from volstream.feature_engine import FeatureEngine
+from volstream.features import LONGEST_MS
 from volstream.lag import peek_event_times
 from volstream.ticks import decode_batch
 

@@ -41,7 +41,7 @@ from volstream.consumer.pipeline import (
 )
 from volstream.consumer.rebuild import rebuild
 from volstream.errors import BrokerError
-from volstream.features import FeatureEngine
+from volstream.feature_engine import FeatureEngine
 from volstream.kafka.clients import LIBRDKAFKA, KafkaClients
 from volstream.kafka.membership import PartitionOwner
 from volstream.kafka.outbox import Outbox, SymbolKeys

@@ -20,7 +20,6 @@ from volstream.producer.publisher import TickPublisher
 from volstream.settings import KafkaSettings, ProducerSettings
 from volstream.sources import TickSource
 from volstream.sources.coinbase import CoinbaseTickerStream
-from volstream.sources.files import FileReplay
 from volstream.sources.synthetic import MarketConfig, SyntheticMarket
 from volstream.ticks import TickBatch
 
@@ -94,6 +93,8 @@ def open_source(
 ) -> TickSource:
     """The source the settings name."""
     if settings.source == "replay":
+        from volstream.sources.files import FileReplay  # pandas and pyarrow: only to replay
+
         return FileReplay([Path(f) for f in settings.files])
     if settings.source == "coinbase":
         return CoinbaseTickerStream(

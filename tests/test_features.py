@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from volstream.features import FEATURE_NAMES, FeatureEngine
+from volstream.feature_engine import FeatureEngine
+from volstream.features import FEATURE_NAMES
 from volstream.sources.synthetic import MarketConfig, SyntheticMarket
 from volstream.ticks import TickBatch
 

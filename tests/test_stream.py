@@ -16,7 +16,8 @@ from volstream.consumer.main import build
 from volstream.consumer.rebuild import rebuild
 from volstream.consumer.stream import StreamConsumer
 from volstream.errors import BrokerError
-from volstream.features import LONGEST_MS, FeatureEngine
+from volstream.feature_engine import FeatureEngine
+from volstream.features import LONGEST_MS
 from volstream.settings import ConsumerSettings, KafkaSettings, ModelSettings
 from volstream.testing import FakeBroker, PredictionSink, publish_ticks, synthetic_ticks
 from volstream.ticks import TickBatch

@@ -18,7 +18,8 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 
 from volstream.consumer.main import build
-from volstream.features import FEATURE_NAMES, FeatureEngine
+from volstream.feature_engine import FeatureEngine
+from volstream.features import FEATURE_NAMES
 from volstream.kafka.embedded import free_port
 from volstream.predictions import decode_prediction
 from volstream.settings import ConsumerSettings, KafkaSettings, ModelSettings

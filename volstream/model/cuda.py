@@ -9,13 +9,18 @@ probabilities back.
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from volstream.errors import ModelError
-from volstream.model.trees import TreeArrays
+
+if TYPE_CHECKING:
+    from volstream.model.trees import TreeArrays
 
 __all__ = ["CudaScorer", "cuda_problem"]
 
@@ -24,7 +29,13 @@ THREADS_PER_BLOCK = 128
 
 
 def cuda_problem() -> str | None:
-    """Why this process cannot use a GPU, or None when it can."""
+    """Why this process cannot use a GPU, or None when it can.
+
+    Without a CUDA driver library it answers before Numba loads, so a process
+    with no GPU does not hold Numba's compiler for nothing (about 90 MB).
+    """
+    if not _driver_loads():
+        return "no CUDA driver or NVIDIA GPU found"
     try:
         from numba import cuda
     except ImportError as e:  # pragma: no cover - numba ships numba.cuda
@@ -36,6 +47,20 @@ def cuda_problem() -> str | None:
     except Exception as e:  # the driver's own error, whatever its class
         return f"CUDA is not usable: {e}"
     return None
+
+
+def _driver_loads() -> bool:
+    """The CUDA driver library opens where Numba looks for it first (or Numba is told
+    where it is, or runs its CUDA simulator)."""
+    if os.environ.get("NUMBA_CUDA_DRIVER") or os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return True
+    for name in ("libcuda.so", "libcuda.so.1"):
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            continue
+        return True
+    return False
 
 
 class CudaScorer:

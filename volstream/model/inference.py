@@ -24,7 +24,6 @@ from volstream.metrics import BatchHistogram, batch_class
 from volstream.model.baseline import BaselineRule
 from volstream.model.cuda import CudaScorer, cuda_problem
 from volstream.model.registry import ModelRegistry, ModelVersion
-from volstream.model.trees import TreeArrays
 from volstream.settings import CPU_ONLY, DeviceSettings, ModelSettings
 
 __all__ = [
@@ -189,6 +188,8 @@ class Placement:
                 self._said_no_gpu = True
             return cpu
         crossover = self.device.gpu_crossover_rows if device == "auto" else None
+        from volstream.model.trees import TreeArrays  # Numba: only where a GPU serves
+
         return CudaPredictor(CudaScorer(TreeArrays.from_booster(booster)), cpu, crossover)
 
 

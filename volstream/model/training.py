@@ -39,7 +39,8 @@ from sklearn.metrics import (
 import volstream
 from volstream.drift.calibration import Calibration, calibrate
 from volstream.errors import ModelError
-from volstream.features import FEATURE_NAMES, LONGEST_MS, FeatureEngine
+from volstream.feature_engine import FeatureEngine
+from volstream.features import FEATURE_NAMES, LONGEST_MS
 from volstream.labels import realized_volatility
 from volstream.model.baseline import BaselineRule
 from volstream.model.registry import (
