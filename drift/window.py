@@ -13,7 +13,7 @@ import numpy.typing as npt
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from volstream.errors import BrokerError
-from volstream.features import FEATURE_NAMES
+from volstream.features import FEATURE_NAMES, LONGEST_MS
 from volstream.kafka.clients import make_reader
 from volstream.kafka.reading import read_to_end
 from volstream.predictions import PredictionHead, decode_heads
@@ -53,7 +53,18 @@ class Window:
         """The ``limit`` rows with the latest event times (all of them if fewer)."""
         if len(self) <= limit:
             return self
-        keep = np.sort(np.argsort(self.event_time_ms, kind="stable")[-limit:])
+        return self._rows(np.sort(np.argsort(self.event_time_ms, kind="stable")[-limit:]))
+
+    def after_warm_up(self) -> Window:
+        """Without the first ``LONGEST_MS`` of event time: the stream's warm-up, when
+        the rolling windows fill and each symbol's first tick has no previous one."""
+        if len(self) == 0:
+            return self
+        return self._rows(
+            np.flatnonzero(self.event_time_ms >= self.event_time_ms.min() + LONGEST_MS)
+        )
+
+    def _rows(self, keep: npt.NDArray[np.int64]) -> Window:
         return Window(self.features[keep], self.probability[keep], self.event_time_ms[keep],
                       self.model_versions[keep], self.undecodable)  # fmt: skip
 
@@ -68,6 +79,8 @@ def read_window(kafka: KafkaSettings, settings: DriftSettings) -> Window:
     Start offsets come from offsets-for-times (or the row count); the topic is then
     read to its end (:func:`~volstream.kafka.reading.read_to_end`). Records older
     than the window are dropped, because a broker may answer offsets-for-times early.
+    A window that reaches back to the start of the topic leaves out the stream's
+    first minute, as the reference leaves out the history's.
     """
     since_ms = None
     if settings.window_rows is None:
@@ -78,7 +91,7 @@ def read_window(kafka: KafkaSettings, settings: DriftSettings) -> Window:
     undecodable = 0
     reader = make_reader(kafka, "drift")
     try:
-        starts = _starts(reader, topic, since_ms, limit, timeout)
+        starts, from_the_start = _starts(reader, topic, since_ms, limit, timeout)
         for records in read_to_end(reader, topic, starts, timeout):
             if since_ms is not None:
                 records = [m for m in records if m.timestamp()[1] >= since_ms]
@@ -88,13 +101,20 @@ def read_window(kafka: KafkaSettings, settings: DriftSettings) -> Window:
             undecodable += len(decoded) - len(found)
     finally:
         reader.close()
-    return Window.of(heads, undecodable).newest(limit)
+    window = Window.of(heads, undecodable)
+    if from_the_start:
+        window = window.after_warm_up()
+        warm_up = len(heads) - len(window)
+        log.info("drift: the window reaches the start of the stream; its first minute "
+                 "(%d predictions, the features' warm-up) is left out", warm_up)  # fmt: skip
+    return window.newest(limit)
 
 
 def _starts(
     reader: Consumer, topic: str, since_ms: int | None, limit: int, timeout: float
-) -> dict[int, int]:
-    """Per partition, the first offset of the window, keeping about ``limit`` rows in all."""
+) -> tuple[dict[int, int], bool]:
+    """Per partition, the first offset of the window, keeping about ``limit`` rows in all;
+    and whether the window starts where the topic does."""
     try:
         partitions = sorted(reader.list_topics(topic, timeout=timeout).topics[topic].partitions)
     except KafkaException as e:
@@ -103,8 +123,9 @@ def _starts(
     if not partitions:
         msg = f"topic {topic} does not exist"
         raise BrokerError(msg)
-    ends = {p: reader.get_watermark_offsets(TopicPartition(topic, p), timeout)[1]
-            for p in partitions}  # fmt: skip
+    watermarks = {p: reader.get_watermark_offsets(TopicPartition(topic, p), timeout)
+                  for p in partitions}  # fmt: skip
+    ends = {p: high for p, (_, high) in watermarks.items()}
     starts = dict.fromkeys(partitions, 0)
     if since_ms is not None:
         found = reader.offsets_for_times(
@@ -112,7 +133,8 @@ def _starts(
         )
         starts = {tp.partition: tp.offset if tp.offset >= 0 else ends[tp.partition]
                   for tp in found}  # fmt: skip
-    return _newest(starts, ends, limit)
+    starts = _newest(starts, ends, limit)
+    return starts, all(starts[p] <= low for p, (low, _) in watermarks.items())
 
 
 def _newest(starts: dict[int, int], ends: dict[int, int], limit: int) -> dict[int, int]:

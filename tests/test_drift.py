@@ -150,6 +150,16 @@ def test_a_chosen_test_or_threshold_overrides_the_calibration(  # type: ignore[n
     assert all(c.exceedance is None for c in result.features.values())
 
 
+def test_the_streams_warm_up_is_left_out_of_a_window() -> None:
+    times = np.arange(0, 120_000, 1000, dtype=np.int64) + 1_000_000
+    window = Window(np.zeros((len(times), len(FEATURE_NAMES))), np.zeros(len(times)), times,
+                    np.array(["v1"] * len(times), dtype=object), undecodable=2)  # fmt: skip
+    warm = window.after_warm_up()
+    assert warm.event_time_ms.min() == 1_060_000 and len(warm) == 60
+    assert warm.undecodable == 2
+    assert len(window.newest(10)) == 10 and window.newest(10).event_time_ms.min() == 1_110_000
+
+
 def test_evidently_still_names_its_stat_tests() -> None:
     """known_methods reads Evidently's private registry: an upgrade that moves it fails here."""
     assert {"psi", "ks", "wasserstein", "jensenshannon"} <= set(known_methods())

@@ -134,20 +134,22 @@ def report_in_a_browser(report: Path, screenshot: Path) -> None:
     assert screenshot.stat().st_size > 20_000  # a rendered page, not a blank one
 
 
-def test_too_little_data_is_a_skipped_pass(
+def test_too_little_data_is_a_skipped_pass_and_the_warm_up_is_left_out(
     kafka: KafkaSettings, small_registry: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    produce_synthetic(kafka, 300, symbols="3")
+    produce_synthetic(kafka, 300, symbols="3", rate=2, speed=1000)  # 150 s of event time
     consume_to_end(kafka, small_registry, group="drift-skip")
     metrics = build_drift_metrics(registry := CollectorRegistry())
     settings = DriftSettings(reports_dir=tmp_path, min_rows=1000)
-    with caplog.at_level("WARNING"):
+    with caplog.at_level("INFO"):
         result = run_pass(kafka, settings, ModelSettings(registry=small_registry), metrics)
     assert result is None
     assert registry.get_sample_value("volstream_drift_last_run_skipped") == 1
-    assert registry.get_sample_value("volstream_drift_current_rows") == 300
+    rows = registry.get_sample_value("volstream_drift_current_rows")
+    assert rows is not None and 120 < rows < 240  # the stream's first minute is not judged
+    assert f"its first minute ({300 - rows:.0f} predictions, the features' warm-up)" in caplog.text
     assert registry.get_sample_value("volstream_drift_run_failures_total") == 0
-    assert "skipped: 300 predictions in the window, fewer than 1000" in caplog.text
+    assert f"skipped: {rows:.0f} predictions in the window, fewer than 1000" in caplog.text
     assert not list(tmp_path.iterdir())
 
 
