@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from volstream.kafka.embedded import free_port
 from volstream.model.cuda import CudaScorer, cuda_problem
 from volstream.model.trees import MISSING_NAN, MISSING_NONE, MISSING_ZERO, TreeArrays, predict_cpu
 
@@ -214,7 +215,8 @@ def test_cuda_without_a_gpu_stops_start_up_with_one_line(small_registry: Path) -
     if cuda_problem() is None:
         pytest.skip("this machine has a GPU")
     result = subprocess.run(
-        [sys.executable, "-m", "volstream", "api", "--registry", str(small_registry)],
+        [sys.executable, "-m", "volstream", "api", "--registry", str(small_registry),
+         "--port", str(free_port())],
         capture_output=True, text=True, timeout=60, env={**os.environ, "VOLSTREAM_DEVICE": "cuda"},
     )  # fmt: skip
     assert result.returncode == 1

@@ -12,6 +12,7 @@ import pytest
 from volstream.errors import ModelError
 from volstream.features import FEATURE_NAMES
 from volstream.model.inference import load_predictor
+from volstream.model.lightgbm_c import NativeBooster, SingleRow
 from volstream.model.registry import ModelRegistry
 from volstream.model.training import History, future_volatility, split_by_time, train
 from volstream.settings import ModelSettings, TrainSettings
@@ -71,6 +72,31 @@ def test_predictors_for_model_and_baseline(trained: tuple[Path, dict]) -> None:
         assert p.shape == (50,) and np.all((p >= 0) & (p <= 1))
     assert model.predict_proba(rows[:0]).shape == (0,)
     assert not np.allclose(model.predict_proba(rows), baseline.predict_proba(rows))
+
+
+def test_serving_scores_as_lightgbms_own_package_does(trained: tuple[Path, dict]) -> None:
+    """Serving calls the C library directly; the package that trained the model agrees."""
+    import lightgbm as lgb
+
+    version = ModelRegistry(trained[0]).current()
+    rows = np.random.default_rng(5).random((2000, len(FEATURE_NAMES))) * 0.01
+    rows[::7, 3] = np.nan
+    expected = lgb.Booster(model_file=str(version.model_file)).predict(rows)
+    booster = NativeBooster(version.model_file)
+    assert booster.feature_names() == list(FEATURE_NAMES)
+    np.testing.assert_array_equal(booster.predict(rows, threads=2), expected)
+    single = SingleRow(booster)
+    assert [single.predict(row) for row in rows[:20]] == pytest.approx(expected[:20], abs=1e-12)
+    model = load_predictor(ModelSettings(registry=trained[0]))
+    np.testing.assert_array_equal(model.predict_proba(rows), expected)
+    assert model.predict_proba(rows[:3]) == pytest.approx(expected[:3], abs=1e-12)  # fast path
+
+
+def test_a_damaged_model_file_is_a_clear_error(tmp_path: Path) -> None:
+    damaged = tmp_path / "model.txt"
+    damaged.write_text("tree\nversion=v4\nnot a model\n")
+    with pytest.raises(ModelError, match=r"cannot load .*model.txt: LightGBM: "):
+        NativeBooster(damaged)
 
 
 def test_loading_a_model_with_other_features_fails_clearly(

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.linear_model import LogisticRegression
 
 from volstream.features import FEATURE_NAMES
 
@@ -36,6 +35,8 @@ class BaselineRule:
     @classmethod
     def fit(cls, features: npt.NDArray[np.float64], labels: npt.NDArray[np.bool_]) -> BaselineRule:
         """Fit on training rows."""
+        from sklearn.linear_model import LogisticRegression  # training only: 100 MB to import
+
         values = features[:, FEATURE_NAMES.index(BASELINE_FEATURE)]
         mean, std = float(values.mean()), float(values.std()) or 1.0
         z = ((values - mean) / std).reshape(-1, 1)

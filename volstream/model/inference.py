@@ -7,22 +7,21 @@ backend or variant is behind it. :func:`load_predictor` picks the version
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Literal, Protocol
 
-import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
-from lightgbm.basic import _LIB  # type: ignore[attr-defined]  # the C API handle
 
-from volstream.errors import ConfigError, ModelError
+from volstream.errors import ConfigError
 from volstream.metrics import BatchHistogram, batch_class
 from volstream.model.baseline import BaselineRule
 from volstream.model.cuda import CudaScorer, cuda_problem
+from volstream.model.lightgbm_c import NativeBooster, SingleRow
 from volstream.model.registry import ModelRegistry, ModelVersion
 from volstream.settings import CPU_ONLY, DeviceSettings, ModelSettings
 
@@ -79,73 +78,21 @@ class LightGBMPredictor:
     the same trees in double precision and give the same numbers.
     """
 
-    def __init__(self, booster: lgb.Booster, info: ModelInfo, threads: int) -> None:
+    def __init__(self, booster: NativeBooster, info: ModelInfo, threads: int) -> None:
         self.info = info
         self._booster = booster
         self._threads = threads
-        self._single_row = SingleRowPredictor(booster)
+        self._single_row = SingleRow(booster)
 
     def predict_proba(self, features: npt.NDArray[np.float64]) -> Probabilities:
         if len(features) == 0:
             return np.zeros(0)
         if len(features) <= FAST_PATH_MAX_ROWS:
             return np.array([self._single_row.predict(row) for row in features])
-        return np.asarray(
-            self._booster.predict(features, num_threads=self._threads), dtype=np.float64
-        )
+        return self._booster.predict(features, self._threads)
 
     def predict_one(self, row: Sequence[float]) -> float:
         return self._single_row.predict(row)
-
-
-class SingleRowPredictor:
-    """``LGBM_BoosterPredictForMatSingleRowFast``: one row, no per-call set-up.
-
-    Not thread-safe: the input and output buffers are reused by every call.
-    """
-
-    def __init__(self, booster: lgb.Booster) -> None:
-        self._booster = booster  # keeps the native handle alive
-        self._row = np.zeros(booster.num_feature(), dtype=np.float64)
-        self._out = np.zeros(1, dtype=np.float64)
-        self._out_len = ctypes.c_int64()
-        self._config = ctypes.c_void_p()
-        _check(
-            _LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
-                booster._handle,  # noqa: SLF001 - LightGBM has no public accessor
-                ctypes.c_int(0),  # C_API_PREDICT_NORMAL: probabilities
-                ctypes.c_int(0),  # from the first iteration
-                ctypes.c_int(-1),  # to the best (or last) one, as Booster.predict
-                ctypes.c_int(1),  # C_API_DTYPE_FLOAT64
-                ctypes.c_int32(len(self._row)),
-                b"num_threads=1",
-                ctypes.byref(self._config),
-            )
-        )
-        self._call = _LIB.LGBM_BoosterPredictForMatSingleRowFast
-        self._args = (
-            self._config,
-            self._row.ctypes.data_as(ctypes.c_void_p),
-            ctypes.byref(self._out_len),
-            self._out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
-        )
-
-    def predict(self, row: npt.ArrayLike) -> float:
-        """The probability for one row of features."""
-        self._row[:] = row
-        _check(self._call(*self._args))
-        return float(self._out[0])
-
-    def __del__(self) -> None:
-        if self._config:
-            _LIB.LGBM_FastConfigFree(self._config)
-            self._config = ctypes.c_void_p()
-
-
-def _check(return_code: int) -> None:
-    if return_code != 0:
-        msg = f"LightGBM: {_LIB.LGBM_GetLastError().decode()}"
-        raise ModelError(msg)
 
 
 class BaselinePredictor:
@@ -174,7 +121,7 @@ class Placement:
         self.device = device
         self._said_no_gpu = False
 
-    def place(self, cpu: LightGBMPredictor, booster: lgb.Booster) -> Predictor:
+    def place(self, cpu: LightGBMPredictor, model_file: Path) -> Predictor:
         device = self.device.device
         if device == "cpu":
             return cpu
@@ -188,8 +135,11 @@ class Placement:
                 self._said_no_gpu = True
             return cpu
         crossover = self.device.gpu_crossover_rows if device == "auto" else None
-        from volstream.model.trees import TreeArrays  # Numba: only where a GPU serves
+        import lightgbm as lgb  # the tree dump; with Numba, only where a GPU serves
 
+        from volstream.model.trees import TreeArrays
+
+        booster = lgb.Booster(model_file=str(model_file))
         return CudaPredictor(CudaScorer(TreeArrays.from_booster(booster)), cpu, crossover)
 
 
@@ -215,7 +165,8 @@ def load_predictor(
     else:
         booster = _load_booster(version)
         info = ModelInfo(version.name, "model", CPU, float(version.metadata["threshold"]), 0.0)
-        predictor = placement.place(LightGBMPredictor(booster, info, settings.threads), booster)
+        cpu = LightGBMPredictor(booster, info, settings.threads)
+        predictor = placement.place(cpu, version.model_file)
     predictor.info = replace(predictor.info, load_seconds=time.perf_counter() - started)
     info = predictor.info
     log.info(
@@ -278,11 +229,7 @@ class TimedPredictor:
         self._histogram.observe(time.perf_counter() - started, backend, batch_class(rows))
 
 
-def _load_booster(version: ModelVersion) -> lgb.Booster:
-    try:
-        booster = lgb.Booster(model_file=str(version.model_file))
-    except lgb.basic.LightGBMError as e:
-        msg = f"cannot load {version.model_file}: {e}"
-        raise ModelError(msg) from e
-    version.check_features(booster.feature_name())
+def _load_booster(version: ModelVersion) -> NativeBooster:
+    booster = NativeBooster(version.model_file)
+    version.check_features(booster.feature_names())
     return booster
