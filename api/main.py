@@ -40,8 +40,15 @@ def run(
         timeout_graceful_shutdown=5,
     )
     log.info("API on http://%s:%d (docs at /docs, metrics at /metrics)", *sock.getsockname()[:2])
+    logging.getLogger("uvicorn.error").addFilter(_named_uvicorn)
     _Server(config).run(sockets=[sock])
     log.info("API stopped")
+
+
+def _named_uvicorn(record: logging.LogRecord) -> bool:
+    """uvicorn logs everything, start-up included, as ``uvicorn.error``: show ``uvicorn``."""
+    record.name = "uvicorn"
+    return True
 
 
 class _Server(uvicorn.Server):

@@ -107,8 +107,7 @@ def run_pass(
 
 def _give_back_memory() -> None:
     """Return a pass's freed memory to the system: the window, Evidently's report and its
-    figures come and go every pass, and glibc keeps freed heap pages (about 250 MB in the
-    demo) until told otherwise."""
+    figures come and go every pass, and glibc keeps freed heap pages until told otherwise."""
     gc.collect()
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -96,6 +96,8 @@ def test_predict_symbol_serves_the_latest_streamed_features(
     finally:
         output = stop_process(api)
     assert "tailing" in output
+    assert "INFO    uvicorn: Application startup complete." in output
+    assert "uvicorn.error" not in output  # uvicorn's name for its every line
 
 
 def test_a_port_in_use_stops_start_up_with_one_line(small_registry: Path) -> None:
