@@ -165,7 +165,7 @@ def ensure_model(settings: ModelSettings) -> None:
     if registry.current_name():
         log.info("demo: serving model %s from %s", registry.current_name(), settings.registry)
         return
-    log.info("demo: no model in %s yet; training one (a few seconds)", settings.registry)
+    log.info("demo: no model in %s yet; training one (about 20 s)", settings.registry)
     command = [sys.executable, "-m", "volstream", "train", "--registry", str(settings.registry)]
     if subprocess.run(command, check=False).returncode != 0:  # noqa: S603 - our own command
         msg = "training the demo's model failed (its error is above)"
