@@ -1,4 +1,4 @@
-"""Feature-engine throughput on one core.
+"""Feature-engine throughput on one core, and its memory on a skewed market.
 
 Synthetic ticks over 100 symbols in batches of 5,000 go through the engine
 several times (a fresh engine each run); the median ticks/s is reported next
@@ -7,25 +7,40 @@ rolling windows per symbol (groupby + rolling) under the same incremental
 contract (each batch computed with the last 60 s carried over), for just three
 of the thirteen features (60 s realized volatility, tick count and volume).
 
-    .venv/bin/python -m benchmarks.bench_features [--batches 400] [--runs 5]
+Then memory: the same uniform market, and two minutes of a skewed one, whose
+symbols' rates follow Zipf's law (the busiest at 100 ticks/s), over 1,000 and
+10,000 symbols. For each: ticks/s, the engine's state (its arrays, as
+allocated), the process's resident memory gained, and the bytes of the ticks
+that the state must hold, those inside each symbol's 60 s window at the end
+(64 bytes a tick: the ring's four values, time and trade id, and two queue
+entries). ``--skip-memory`` leaves this part out.
+
+    .venv/bin/python -m benchmarks.bench_features [--batches 400] [--runs 5] [--skip-memory]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import time
 
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import median_of, rates_table
+from benchmarks.common import median_of, rates_table, row
 from volstream.feature_engine import FeatureEngine
 from volstream.settings import synthetic_symbols
 from volstream.sources.synthetic import MarketConfig, SyntheticMarket
 from volstream.ticks import TickBatch
 
 BATCH = 5000
+START_MS = 1_767_225_600_000
+WINDOW_MS = 60_000
+SLOT_BYTES = 64  # a tick held: 4 ring values, its time and trade id, 2 queue entries
+ZIPF_EXPONENT = 1.1
+BUSIEST_RATE = 100.0  # ticks/s of the busiest symbol of a skewed market
+SKEWED_SECONDS = 120
 
 
 def make_batches(count: int) -> list[TickBatch]:
@@ -34,6 +49,58 @@ def make_batches(count: int) -> list[TickBatch]:
     )
     ticks = TickBatch.concat([market.step() for _ in range(int(count * 1.05) + 1)])
     return [ticks.take(slice(i * BATCH, (i + 1) * BATCH)) for i in range(count)]
+
+
+def zipf_batches(symbols: int, seed: int = 5) -> list[TickBatch]:
+    """Two minutes of ``symbols`` whose rates follow Zipf's law, the busiest at
+    ``BUSIEST_RATE``: Poisson arrivals, prices jittering around 100, in batches."""
+    rng = np.random.default_rng(seed)
+    rates = BUSIEST_RATE / np.arange(1, symbols + 1) ** ZIPF_EXPONENT
+    ids = np.repeat(np.arange(symbols), rng.poisson(rates * SKEWED_SECONDS))
+    times = rng.uniform(0, SKEWED_SECONDS * 1000, len(ids))
+    order = np.argsort(times)
+    ids, n = ids[order], len(ids)
+    price = 100 * np.exp(rng.normal(0, 1e-3, n))
+    ticks = TickBatch.from_columns([f"Z{i:05d}" for i in ids], {
+        "event_time_ms": START_MS + times[order].astype(np.int64), "price": price,
+        "size": rng.exponential(1.0, n), "bid": price * (1 - 1e-4), "ask": price * (1 + 1e-4),
+        "bid_size": rng.exponential(5.0, n), "ask_size": rng.exponential(5.0, n),
+        "is_buy": rng.random(n) < 0.5, "trade_id": np.arange(n), "sequence": np.arange(n),
+    })  # fmt: skip
+    return [ticks.take(slice(i, i + BATCH)) for i in range(0, n, BATCH)]
+
+
+def window_bytes(batches: list[TickBatch]) -> int:
+    """Bytes of the ticks inside each symbol's last 60 s at the end of ``batches``."""
+    symbols = np.array([s for batch in batches for s in batch.symbol])
+    times = np.concatenate([batch.event_time_ms for batch in batches])
+    last: dict[str, int] = {}
+    for symbol, time_ms in zip(symbols.tolist(), times.tolist(), strict=True):
+        last[symbol] = time_ms
+    ends = np.array([last[s] for s in symbols.tolist()])
+    return int(np.count_nonzero(times > ends - WINDOW_MS)) * SLOT_BYTES
+
+
+def resident_bytes() -> int:
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1]) * 1024
+
+
+def memory_row(name: str, batches: list[TickBatch], runs: int) -> str:
+    """Ticks/s (median), the engine's state, the resident memory it took, the window's bytes."""
+    engine_rate(batches[:2])
+    rate, _ = median_of(runs, lambda: engine_rate(batches))
+    gc.collect()
+    before = resident_bytes()
+    engine = FeatureEngine()
+    for batch in batches:
+        engine.update(batch)
+    gained, state, needed = resident_bytes() - before, engine.state_bytes, window_bytes(batches)
+    ticks = sum(map(len, batches))
+    mb = 2**20
+    return row(name, f"{ticks:,}", f"{rate:,.0f}", f"{state / mb:,.1f}", f"{gained / mb:,.1f}",
+               f"{needed / mb:,.2f}", f"{state / needed:,.0f}")  # fmt: skip
 
 
 def engine_rate(batches: list[TickBatch]) -> float:
@@ -70,6 +137,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=int, default=400)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--skip-memory", action="store_true", help="throughput only")
     args = parser.parse_args()
     os.sched_setaffinity(0, {0})  # one core
     batches = make_batches(args.batches)
@@ -83,6 +151,16 @@ def main() -> None:
         ("pandas groupby + rolling('60s') per batch, 3 features", base, base_all),
     ]
     print(rates_table(rows, base, "pandas"))
+    if args.skip_memory:
+        return
+    print("\nmemory, one engine, one core\n")
+    print(row("market", "ticks", "ticks/s", "state MiB", "resident MiB gained",
+              "window's ticks MiB", "state / window"))  # fmt: skip
+    print(row("---", "---:", "---:", "---:", "---:", "---:", "---:"))
+    print(memory_row("uniform, 100 symbols", batches, args.runs), flush=True)
+    for symbols in (1000, 10_000):
+        market = f"Zipf {ZIPF_EXPONENT}, {symbols:,} symbols, busiest {BUSIEST_RATE:g} ticks/s"
+        print(memory_row(market, zipf_batches(symbols), args.runs), flush=True)
 
 
 if __name__ == "__main__":

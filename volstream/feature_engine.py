@@ -60,6 +60,11 @@ class FeatureEngine:
         self._allocate(symbols, capacity)
 
     @property
+    def state_bytes(self) -> int:
+        """Bytes of the state arrays (rings, queues, sums), allocated for every symbol slot."""
+        return sum(getattr(self, name).nbytes for name in _STATE)
+
+    @property
     def symbols(self) -> list[str]:
         """The symbols seen so far, in the order they first appeared."""
         return list(self._slots)
