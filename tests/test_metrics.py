@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import urllib.request
+
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from volstream.metrics import LATENCY_BUCKETS, BatchHistogram
+from volstream.kafka.embedded import free_port
+from volstream.metrics import LATENCY_BUCKETS, BatchHistogram, serve_metrics
 
 
 def test_batch_histogram_matches_prometheus_histogram() -> None:
@@ -78,3 +81,14 @@ def test_latency_buckets_show_creep_between_50_and_150_ms() -> None:
         read = bucket_quantile(buckets, 0.99)
         assert read is not None and abs(read - true_p99) <= 0.0125, (true_p99, read)
     assert {0.1, 5.0} <= set(LATENCY_BUCKETS)  # the SLO rules' edges
+
+
+def test_the_metrics_endpoint_logs_the_address_it_bound(caplog: pytest.LogCaptureFixture) -> None:
+    port = free_port()
+    with caplog.at_level("INFO"), serve_metrics(CollectorRegistry(), port, "probe") as url:
+        assert url == f"http://127.0.0.1:{port}/metrics"
+        assert urllib.request.urlopen(url, timeout=5).status == 200  # noqa: S310
+    assert f"probe metrics at http://0.0.0.0:{port}/metrics (every interface)" in caplog.messages
+    with caplog.at_level("INFO"), serve_metrics(CollectorRegistry(), port, "probe", "127.0.0.1"):
+        pass
+    assert f"probe metrics at http://127.0.0.1:{port}/metrics" in caplog.messages

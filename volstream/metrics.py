@@ -175,9 +175,12 @@ def serve_metrics(
             raise ConfigError(msg) from e
         msg = f"cannot serve metrics on {host}:{port}: {e.strerror}"
         raise ConfigError(msg) from e
-    shown = "127.0.0.1" if host == "0.0.0.0" else host  # noqa: S104
-    url = f"http://{shown}:{port}/metrics"
-    log.info("%s metrics at %s", service, url)
+    bound_host, bound_port = str(server.server_address[0]), int(server.server_address[1])
+    every_interface = bound_host == "0.0.0.0"  # noqa: S104
+    url = f"http://{'127.0.0.1' if every_interface else bound_host}:{bound_port}/metrics"
+    # In a container 127.0.0.1 is the container itself: say what was bound.
+    log.info("%s metrics at http://%s:%d/metrics%s", service, bound_host, bound_port,
+             " (every interface)" if every_interface else "")  # fmt: skip
     try:
         yield url
     finally:
