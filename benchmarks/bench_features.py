@@ -72,13 +72,11 @@ def zipf_batches(symbols: int, seed: int = 5) -> list[TickBatch]:
 
 def window_bytes(batches: list[TickBatch]) -> int:
     """Bytes of the ticks inside each symbol's last 60 s at the end of ``batches``."""
-    symbols = np.array([s for batch in batches for s in batch.symbol])
+    _, slots = np.unique([s for batch in batches for s in batch.symbol], return_inverse=True)
     times = np.concatenate([batch.event_time_ms for batch in batches])
-    last: dict[str, int] = {}
-    for symbol, time_ms in zip(symbols.tolist(), times.tolist(), strict=True):
-        last[symbol] = time_ms
-    ends = np.array([last[s] for s in symbols.tolist()])
-    return int(np.count_nonzero(times > ends - WINDOW_MS)) * SLOT_BYTES
+    last = np.full(slots.max() + 1, np.iinfo(np.int64).min)
+    np.maximum.at(last, slots, times)
+    return int(np.count_nonzero(times > last[slots] - WINDOW_MS)) * SLOT_BYTES
 
 
 def resident_bytes() -> int:

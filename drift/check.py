@@ -143,20 +143,15 @@ def run_check(
     current = pd.DataFrame(window.features, columns=list(FEATURE_NAMES))
     current[PREDICTION] = window.probability
     rows = len(window)
-    if settings.method is not None or settings.threshold is not None:
-        calibration, origin = None, "fixed (VOLSTREAM_DRIFT_METHOD/THRESHOLD)"
-    elif calibration is None:
-        origin = f"Evidently's defaults: model {version} has no drift calibration (retrain it)"
-    else:
-        origin = f"calibrated: the {settings.quantile:g} quantile of normal windows"
-    if calibration is None:
+    used = None if _fixed(settings) else calibration
+    if used is None:
         method, thresholds = settings.method, dict.fromkeys(COLUMNS, settings.threshold)
     else:
-        method = calibration.method
-        thresholds = {c: calibration.threshold(c, rows, settings.quantile) for c in COLUMNS}
+        method = used.method
+        thresholds = {c: used.threshold(c, rows, settings.quantile) for c in COLUMNS}
     columns, html = compute_drift(reference, current, method, thresholds, settings.drift_share)
-    if calibration is not None:
-        columns = {name: replace(c, exceedance=calibration.exceedance(name, rows, c.score))
+    if used is not None:
+        columns = {name: replace(c, exceedance=used.exceedance(name, rows, c.score))
                    for name, c in columns.items()}  # fmt: skip
     features = {name: columns[name] for name in FEATURE_NAMES}
     share = sum(c.detected for c in features.values()) / len(features)
@@ -170,9 +165,23 @@ def run_check(
         model_version=version,
         seconds=time.perf_counter() - started,
         html=html,
-        thresholds=origin,
-        calibrated_rows=calibration.size_for(rows) if calibration else None,
+        thresholds=_origin(settings, used, version),
+        calibrated_rows=used.size_for(rows) if used else None,
     )
+
+
+def _fixed(settings: DriftSettings) -> bool:
+    """The settings name a test or a threshold: they replace the calibration."""
+    return settings.method is not None or settings.threshold is not None
+
+
+def _origin(settings: DriftSettings, used: Calibration | None, version: str) -> str:
+    """Where the thresholds came from, for the summary and the log."""
+    if used is not None:
+        return f"calibrated: the {settings.quantile:g} quantile of normal windows"
+    if _fixed(settings):
+        return "fixed (VOLSTREAM_DRIFT_METHOD/THRESHOLD)"
+    return f"Evidently's defaults: model {version} has no drift calibration (retrain it)"
 
 
 def compute_drift(

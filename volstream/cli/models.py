@@ -22,7 +22,7 @@ from rich.progress import (
 from rich.table import Table
 
 from volstream.cli.options import described
-from volstream.settings import ModelSettings, TrainSettings, load
+from volstream.settings import DriftSettings, ModelSettings, TrainSettings, load
 
 T = TrainSettings
 Report = Callable[[str, int, int | None], None]
@@ -70,8 +70,9 @@ def train(
         horizon_seconds=horizon, label_quantile=quantile, promote=promote,
     )  # fmt: skip
     model = load(ModelSettings, registry=registry)
+    drift = load(DriftSettings)  # its window settings size the drift calibration
     with progress_bars() as report:
-        version = run_training(settings, model, report)
+        version = run_training(settings, model, report, drift)
     test = version.metadata["metrics"]["test"]
     table = Table("test part", "PR-AUC", "precision", "recall", "F1", "Brier", title=version.name)
     for variant in ("model", "baseline"):

@@ -55,7 +55,6 @@ from volstream.settings import (
     DriftSettings,
     ModelSettings,
     TrainSettings,
-    load,
     synthetic_symbols,
 )
 from volstream.sources import TickSource
@@ -209,7 +208,8 @@ def train(
 ) -> ModelVersion:
     """Train, evaluate and register a new model version (promoted when settings say so).
 
-    ``drift`` (default: from the environment) sizes the drift calibration's windows.
+    ``drift`` sizes the drift calibration's windows (default: the defaults; the CLI
+    passes the environment's).
     """
     history = replay_history(settings, report)
     horizon_ms = int(settings.horizon_seconds * 1000)
@@ -268,7 +268,9 @@ def train(
     }
     name = _version_name(created, history.fingerprint)
     reference = _reference(settings, x, history.times_ms, parts["train"], booster)
-    null = _drift_null(history, booster, reference, drift or load(DriftSettings), report)
+    null = _drift_null(
+        history, booster, reference, drift or DriftSettings.model_validate({}), report
+    )
 
     def write(directory: Path) -> None:
         booster.save_model(str(directory / MODEL_FILE))

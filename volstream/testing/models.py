@@ -9,7 +9,7 @@ import numpy.typing as npt
 
 from volstream.model.inference import ModelInfo
 from volstream.model.registry import ModelVersion
-from volstream.settings import DriftSettings, ModelSettings, TrainSettings
+from volstream.settings import ModelSettings, TrainSettings
 
 __all__ = ["ConstantPredictor", "train_tiny_model"]
 
@@ -27,7 +27,6 @@ def train_tiny_model(registry: Path, seed: int = 7) -> ModelVersion:
     return train(
         TrainSettings.model_validate(settings),
         ModelSettings.model_validate({"registry": registry}),
-        drift=DriftSettings.model_validate({}),
     )
 
 
