@@ -27,10 +27,9 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -41,12 +40,7 @@ from benchmarks.common import median_of, rates_table
 from volstream.consumer.main import build
 from volstream.consumer.metrics import STAGES
 from volstream.feature_engine import FeatureEngine
-from volstream.kafka.clients import (
-    CONSUMER_DEFAULTS,
-    CONSUMER_REQUIRED,
-    PRODUCER_DEFAULTS,
-    PRODUCER_REQUIRED,
-)
+from volstream.kafka.clients import PRODUCER_DEFAULTS, PRODUCER_REQUIRED, make_consumer
 from volstream.kafka.embedded import EmbeddedBroker, free_port
 from volstream.metrics import LATENCY_BUCKETS, BatchHistogram, bucket_quantile
 from volstream.model.registry import ModelRegistry
@@ -138,10 +132,9 @@ def naive_run(kafka: KafkaSettings, model_file: Path, total: int) -> float:
     return done / seconds
 
 
-def _consumer(kafka: KafkaSettings, defaults: Mapping[str, Any] | None = None) -> Consumer:
-    group = {"group.id": f"bench-{uuid.uuid4().hex[:6]}"}
-    defaults = defaults or {"auto.offset.reset": "earliest"}
-    consumer = Consumer(kafka.client_config(defaults, **CONSUMER_REQUIRED, **group))
+def _consumer(kafka: KafkaSettings) -> Consumer:
+    """A group member configured as the pipeline's consumer is (its fetch wait included)."""
+    consumer = make_consumer(kafka, f"bench-{uuid.uuid4().hex[:6]}")
     consumer.subscribe([kafka.ticks_topic])
     return consumer
 
@@ -180,7 +173,7 @@ def start_arrivals(kafka: KafkaSettings) -> Started:
     """A consumer doing no work: event time to the tick's arrival, the broker's share."""
     registry = CollectorRegistry()
     histogram = BatchHistogram(ARRIVAL, "arrival", LATENCY_BUCKETS, registry)
-    consumer = _consumer(kafka, CONSUMER_DEFAULTS)
+    consumer = _consumer(kafka)
     while not consumer.assignment():
         consumer.poll(0.2)
     stop = threading.Event()
