@@ -2,18 +2,20 @@
 
 Synthetic ticks over 100 symbols in batches of 5,000 go through the engine
 several times (a fresh engine each run); the median ticks/s is reported next
-to a baseline run in the same script on the same ticks: pandas' time-based
+to baselines run in the same script on the same ticks: pandas' time-based
 rolling windows per symbol (groupby + rolling) under the same incremental
 contract (each batch computed with the last 60 s carried over), for just three
-of the thirteen features (60 s realized volatility, tick count and volume).
+of the thirteen features (60 s realized volatility, tick count and volume),
+and the engine as it was before per-symbol rings (``fixed_capacity_engine``).
 
-Then memory: the same uniform market, and two minutes of a skewed one, whose
-symbols' rates follow Zipf's law (the busiest at 100 ticks/s), over 1,000 and
-10,000 symbols. For each: ticks/s, the engine's state (its arrays, as
-allocated), the process's resident memory gained, and the bytes of the ticks
-that the state must hold, those inside each symbol's 60 s window at the end
-(64 bytes a tick: the ring's four values, time and trade id, and two queue
-entries). ``--skip-memory`` leaves this part out.
+Then memory, for both engines: the same uniform market, and two minutes of a
+skewed one, whose symbols' rates follow Zipf's law (the busiest at 100
+ticks/s), over 1,000 and 10,000 symbols. For each: ticks/s, the engine's
+state (its arrays, as allocated), the resident memory a fresh process gained
+while one engine ran, and the bytes of the ticks that the state must hold,
+those inside each symbol's 60 s window at the end (64 bytes a tick: the
+ring's four values, time and trade id, and two queue entries).
+``--skip-memory`` leaves this part out.
 
     .venv/bin/python -m benchmarks.bench_features [--batches 400] [--runs 5] [--skip-memory]
 """
@@ -22,12 +24,16 @@ from __future__ import annotations
 
 import argparse
 import gc
+import multiprocessing
 import os
+import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
 
+from benchmarks import fixed_capacity_engine
 from benchmarks.common import median_of, rates_table, row
 from volstream.feature_engine import FeatureEngine
 from volstream.settings import synthetic_symbols
@@ -41,6 +47,9 @@ SLOT_BYTES = 64  # a tick held: 4 ring values, its time and trade id, 2 queue en
 ZIPF_EXPONENT = 1.1
 BUSIEST_RATE = 100.0  # ticks/s of the busiest symbol of a skewed market
 SKEWED_SECONDS = 120
+FIXED = "fixed capacity (before)"
+ENGINES = {"per-symbol rings": FeatureEngine, FIXED: fixed_capacity_engine.FeatureEngine}
+Engine = FeatureEngine | fixed_capacity_engine.FeatureEngine
 
 
 def make_batches(count: int) -> list[TickBatch]:
@@ -85,27 +94,57 @@ def resident_bytes() -> int:
     return int(line.split()[1]) * 1024
 
 
-def memory_row(name: str, batches: list[TickBatch], runs: int) -> str:
-    """Ticks/s (median), the engine's state, the resident memory it took, the window's bytes."""
-    engine_rate(batches[:2])
-    rate, _ = median_of(runs, lambda: engine_rate(batches))
+def market_batches(symbols: int, uniform_batches: int) -> list[TickBatch]:
+    """The uniform market (``symbols`` 100) or two minutes of a Zipf market of ``symbols``."""
+    return make_batches(uniform_batches) if symbols == 100 else zipf_batches(symbols)
+
+
+def resident_gain(engine_name: str, symbols: int, uniform_batches: int) -> tuple[int, int]:
+    """In a fresh process: the engine's state and the resident bytes gained while it ran."""
+    batches, engine = market_batches(symbols, uniform_batches), ENGINES[engine_name]()
+    engine_rate(ENGINES[engine_name], batches[:1])  # load the compiled kernel first
     gc.collect()
     before = resident_bytes()
-    engine = FeatureEngine()
     for batch in batches:
         engine.update(batch)
-    gained, state, needed = resident_bytes() - before, engine.state_bytes, window_bytes(batches)
-    ticks = sum(map(len, batches))
-    mb = 2**20
-    return row(name, f"{ticks:,}", f"{rate:,.0f}", f"{state / mb:,.1f}", f"{gained / mb:,.1f}",
-               f"{needed / mb:,.2f}", f"{state / needed:,.0f}")  # fmt: skip
+    return engine.state_bytes, resident_bytes() - before
 
 
-def engine_rate(batches: list[TickBatch]) -> float:
-    engine = FeatureEngine()
+def memory_rows(name: str, symbols: int, uniform_batches: int, runs: int) -> list[str]:
+    """Per engine: ticks/s (median, and ÷ the fixed-capacity one's), state, resident, window."""
+    batches = market_batches(symbols, uniform_batches)
+    needed, ticks, mb = window_bytes(batches), sum(map(len, batches)), 2**20
+    rates = {name: median for name, (median, _) in engines_rates(batches, runs).items()}
+    lines = []
+    for engine_name, rate in rates.items():
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(1, mp_context=spawn) as fresh:
+            measured = fresh.submit(resident_gain, engine_name, symbols, uniform_batches)
+            state, gained = measured.result()
+        lines.append(row(name, engine_name, f"{ticks:,}", f"{rate:,.0f}",
+                         f"{rate / rates[FIXED]:.2f}", f"{state / mb:,.1f}", f"{gained / mb:,.1f}",
+                         f"{needed / mb:,.2f}", f"{state / needed:,.2f}"))  # fmt: skip
+    return lines
+
+
+def engines_rates(batches: list[TickBatch], runs: int) -> dict[str, tuple[float, list[float]]]:
+    """Median and all ticks/s of each engine, their runs taking turns (the machine's noise
+    then falls on both alike)."""
+    for engine in ENGINES.values():
+        engine_rate(engine, batches[:2])  # compile (or load the cached kernel) before timing
+    rates: dict[str, list[float]] = {name: [] for name in ENGINES}
+    for _ in range(runs):
+        for name, engine in ENGINES.items():
+            rates[name].append(engine_rate(engine, batches))
+    return {name: (statistics.median(values), values) for name, values in rates.items()}
+
+
+def engine_rate(engine: type[Engine], batches: list[TickBatch]) -> float:
+    """Ticks/s of a fresh ``engine`` over ``batches``."""
+    features = engine()
     started = time.perf_counter()
     for batch in batches:
-        engine.update(batch)
+        features.update(batch)
     return sum(map(len, batches)) / (time.perf_counter() - started)
 
 
@@ -139,26 +178,29 @@ def main() -> None:
     args = parser.parse_args()
     os.sched_setaffinity(0, {0})  # one core
     batches = make_batches(args.batches)
-    engine_rate(batches[:2])  # compile (or load the cached kernel) before timing
-    ours, ours_all = median_of(args.runs, lambda: engine_rate(batches))
+    rates = engines_rates(batches, args.runs)
+    (ours, ours_all), (fixed, fixed_all) = rates["per-symbol rings"], rates[FIXED]
     base, base_all = median_of(args.runs, lambda: pandas_rate(batches[: args.batches // 10]))
     n = sum(map(len, batches))
     print(f"{n:,} ticks, 100 symbols, batches of {BATCH:,}, one core\n")
     rows = [
         ("FeatureEngine.update, 13 features", ours, ours_all),
+        ("the same, fixed-capacity rings (before per-symbol rings)", fixed, fixed_all),
         ("pandas groupby + rolling('60s') per batch, 3 features", base, base_all),
     ]
     print(rates_table(rows, base, "pandas"))
+    print(f"\nper-symbol rings / fixed capacity: {ours / fixed:.2f}")
     if args.skip_memory:
         return
     print("\nmemory, one engine, one core\n")
-    print(row("market", "ticks", "ticks/s", "state MiB", "resident MiB gained",
-              "window's ticks MiB", "state / window"))  # fmt: skip
-    print(row("---", "---:", "---:", "---:", "---:", "---:", "---:"))
-    print(memory_row("uniform, 100 symbols", batches, args.runs), flush=True)
-    for symbols in (1000, 10_000):
-        market = f"Zipf {ZIPF_EXPONENT}, {symbols:,} symbols, busiest {BUSIEST_RATE:g} ticks/s"
-        print(memory_row(market, zipf_batches(symbols), args.runs), flush=True)
+    print(row("market", "engine", "ticks", "ticks/s", "÷ fixed capacity", "state MiB",
+              "resident MiB gained", "window's ticks MiB", "state / window"))  # fmt: skip
+    print(row("---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"))
+    markets = {100: "uniform, 100 symbols"} | {
+        n: f"Zipf {ZIPF_EXPONENT}, {n:,} symbols" for n in (1000, 10_000)
+    }
+    for symbols, market in markets.items():
+        print("\n".join(memory_rows(market, symbols, args.batches, args.runs)), flush=True)
 
 
 if __name__ == "__main__":

@@ -125,3 +125,90 @@ def test_symbols_do_not_mix() -> None:
 
 def test_empty_batch() -> None:
     assert FeatureEngine().update(ticks([])).shape == (0, len(FEATURE_NAMES))
+
+
+def scheduled_ticks(schedule: dict[str, list[tuple[int, int, float]]], seed: int = 2) -> TickBatch:
+    """Poisson ticks per symbol at (from s, to s, ticks/s) segments, merged in time order."""
+    rng = np.random.default_rng(seed)
+    symbols, times = [], []
+    for symbol, segments in schedule.items():
+        for start, stop, rate in segments:
+            n = rng.poisson(rate * (stop - start))
+            times.append(np.sort(rng.uniform(start * 1000, stop * 1000, n)).astype(np.int64))
+            symbols += [symbol] * n
+    order = np.argsort(np.concatenate(times), kind="stable")
+    offsets = np.concatenate(times)[order]
+    names = [symbols[i] for i in order.tolist()]
+    mids = 100 * np.exp(np.cumsum(rng.normal(0, 1e-4, len(names))))
+    return ticks([(s, int(t), m) for s, t, m in zip(names, offsets, mids, strict=True)])
+
+
+def with_redeliveries(stream: TickBatch, every: int = 37, later: int = 25) -> TickBatch:
+    """``stream`` with every ``every``-th tick delivered again ``later`` ticks on."""
+    order = list(range(len(stream)))
+    for i in range(len(stream) - later - 1, 0, -every):
+        order.insert(i + later, i)
+    return stream.take(np.array(order))
+
+
+# HOT turns hot then cools (its ring grows, then shrinks); QUIET goes silent for two and a
+# half minutes (its ring is given back) and returns; the tail ticks slowly throughout.
+SKEWED = {
+    "HOT": [(0, 60, 2), (60, 90, 300), (90, 240, 1)],
+    "QUIET": [(0, 40, 50), (190, 240, 5)],
+    **{f"T{i}": [(0, 240, 0.1 * (i + 1))] for i in range(8)},
+}
+
+
+def test_ring_sizes_follow_each_symbol_and_never_change_the_features() -> None:
+    """Rings of 1 slot at least or of 64: the same rows, bit for bit, in any batches."""
+    stream = with_redeliveries(scheduled_ticks(SKEWED))
+    whole = FeatureEngine(symbols=2, capacity=1).update(stream)
+    roomy = FeatureEngine(capacity=64).update(stream)
+    rng = np.random.default_rng(4)
+    engine, parts, start = FeatureEngine(), [], 0
+    while start < len(stream):
+        size = int(rng.integers(1, 300))
+        parts.append(engine.update(stream.take(slice(start, start + size))))
+        start += size
+    np.testing.assert_array_equal(roomy, whole)
+    np.testing.assert_array_equal(np.vstack(parts), whole)
+
+
+def test_a_hot_symbol_grows_alone_and_shrinks_when_it_cools() -> None:
+    stream = scheduled_ticks(SKEWED)
+    at = {"calm": 60_000, "hot": 90_000, "cooled": 180_000}
+    engine, slots, last = FeatureEngine(), {}, 0
+    for moment, offset in at.items():
+        upto = int(np.searchsorted(stream.event_time_ms, START_MS + offset))
+        engine.update(stream.take(slice(last, upto)))
+        last = upto
+        slots[moment] = {s: engine.ring_slots(s) for s in ("HOT", "T7")}
+    in_window = np.count_nonzero(
+        (np.array(stream.symbol) == "HOT") & (stream.event_time_ms > START_MS + 30_000)
+        & (stream.event_time_ms <= START_MS + 90_000)
+    )  # fmt: skip
+    assert slots["calm"]["HOT"] < 300 <= in_window <= slots["hot"]["HOT"] <= 2 * in_window
+    assert slots["cooled"]["HOT"] < slots["hot"]["HOT"] / 10  # 1 tick/s: about 60 held
+    assert slots["calm"]["T7"] == slots["hot"]["T7"] == slots["cooled"]["T7"]
+
+
+def test_a_quiet_symbol_gives_its_ring_back_and_returns_afresh() -> None:
+    stream = scheduled_ticks(SKEWED)
+    quiet = np.array(stream.symbol) == "QUIET"
+    back = int(np.argmax(quiet & (stream.event_time_ms >= START_MS + 190_000)))
+    engine = FeatureEngine()
+    engine.update(stream.take(slice(0, back)))
+    assert engine.ring_slots("QUIET") == 0  # silent 150 s while the others ticked
+    row = engine.update(stream.take(slice(back, back + 1)))[0]
+    assert row[F["tick_count_60s"]] == 1 and row[F["seconds_since_prev"]] == 60
+    assert engine.ring_slots("QUIET") > 0
+
+
+def test_a_tick_a_window_late_for_a_released_symbol_starts_it_afresh() -> None:
+    """The one case where the engine's clock, not the symbol's own ticks, decides."""
+    engine = FeatureEngine()
+    engine.update(ticks([("A", 0, 100.0), ("B", 0, 50.0), ("B", 125_000, 50.0)]))
+    assert engine.ring_slots("A") == 0  # B moved the clock 125 s past A's last tick
+    late = engine.update(ticks([("A", 30_000, 101.0)], trade_ids=[9]))[0]
+    assert late[F["tick_count_60s"]] == 1 and late[F["log_return"]] == 0
