@@ -77,12 +77,16 @@ def test_nothing_is_committed_before_its_predictions_are_acknowledged(
     assert broker.messages(KAFKA.predictions_topic) == []
 
 
+@pytest.mark.parametrize(
+    "after",
+    [600, 601],  # 601: between a batch's first record (partition 0) and the rest of it
+)
 def test_revoked_partitions_are_settled_and_committed_then_left(
-    broker: FakeBroker, small_registry: Path
+    broker: FakeBroker, small_registry: Path, after: int
 ) -> None:
     worker = consumer_on(broker, small_registry)
     fake = broker.consumers[0]
-    fake.revoke([0, 1], after=600)
+    fake.revoke([0, 1], after=after)
     worker.run(threading.Event())
     worker.close()
     done = committed(broker)
