@@ -22,7 +22,8 @@ from volstream.drift.reports import start_job, write_reports
 from volstream.drift.window import read_window
 from volstream.errors import VolstreamError
 from volstream.metrics import serve_metrics
-from volstream.model.registry import ModelRegistry
+from volstream.model.registry import ModelRegistry, ModelVersion
+from volstream.model.serving import wait_for_model
 from volstream.settings import DriftSettings, KafkaSettings, ModelSettings
 
 __all__ = ["run", "run_pass"]
@@ -43,13 +44,15 @@ def run(
     """Pass after pass every ``interval_seconds`` until ``stop``; with ``once``, one pass.
 
     Start-up checks (the stat test, the serving model's reference) fail with
-    one line. Later, a failed pass is logged and counted, and the next one runs
-    on time; with ``once`` it is an error.
+    one line; on a schedule, the job waits for a first model instead. Later, a
+    failed pass is logged and counted, and the next one runs on time; with
+    ``once`` it is an error.
     """
     check_method(settings.method)
-    serving = ModelRegistry(model.registry).serving(model.version)
-    load_reference(serving)
-    load_calibration(serving)
+    if once:
+        _check_model(model)
+    elif wait_for_model(lambda: _check_model(model), stop, every=1.0) is None:
+        return
     registry = registry or CollectorRegistry()
     metrics = build_drift_metrics(registry)
     if not once:
@@ -68,6 +71,14 @@ def run(
                 break
     if pushgateway:
         _push(pushgateway, registry)
+
+
+def _check_model(model: ModelSettings) -> ModelVersion:
+    """The serving version, its reference and calibration readable (:class:`ModelError` if not)."""
+    serving = ModelRegistry(model.registry).serving(model.version)
+    load_reference(serving)
+    load_calibration(serving)
+    return serving
 
 
 def run_pass(

@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
-from volstream.drift.main import run_pass
+from volstream.drift.main import run, run_pass
 from volstream.drift.metrics import build_drift_metrics
 from volstream.kafka.embedded import free_port
 from volstream.model.registry import ModelRegistry
@@ -174,6 +174,29 @@ def test_a_reference_that_does_not_fit_the_model_stops_with_one_line(
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("volstream: error: the drift reference ")
     assert "retrain with `volstream train`" in line
+
+
+def test_the_scheduled_job_waits_for_a_first_model(
+    kafka: KafkaSettings, small_registry: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Started before the first model is trained (compose starts services in any order)."""
+    registry, stop = tmp_path / "models", threading.Event()
+    settings = DriftSettings(reports_dir=tmp_path / "reports", metrics_port=0)
+    model = ModelSettings(registry=registry)
+    job = threading.Thread(target=run, args=(kafka, settings, model, stop))
+    with caplog.at_level("INFO"):
+        job.start()
+        time.sleep(1.5)
+        assert job.is_alive()
+        assert "waiting for a model: no current model" in caplog.text
+        shutil.copytree(small_registry, registry)
+        deadline = time.monotonic() + 20
+        while "drift: a pass every" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.2)
+        stop.set()
+        job.join(30)
+    assert "drift: a pass every" in caplog.text
+    assert not job.is_alive()
 
 
 def test_an_unknown_stat_test_stops_with_one_line(small_registry: Path) -> None:

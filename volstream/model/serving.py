@@ -13,16 +13,33 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from volstream.errors import ModelError, VolstreamError
 from volstream.model.inference import Placement, Predictor, load_predictor
 from volstream.model.registry import ModelRegistry
 from volstream.settings import DeviceSettings, ModelSettings
 
-__all__ = ["RegistryFollower"]
+__all__ = ["RegistryFollower", "wait_for_model"]
 
 log = logging.getLogger(__name__)
 WAIT_LOG_EVERY_SECONDS = 60.0
+T = TypeVar("T")
+
+
+def wait_for_model(load: Callable[[], T], stop: threading.Event, every: float) -> T | None:
+    """``load()`` once it no longer raises :class:`ModelError` (said once a minute), so that
+    a service may start before the first model is trained; None if ``stop`` is set first."""
+    said = float("-inf")
+    while not stop.is_set():
+        try:
+            return load()
+        except ModelError as e:
+            if time.monotonic() - said >= WAIT_LOG_EVERY_SECONDS:
+                log.warning("waiting for a model: %s", e)
+                said = time.monotonic()
+        stop.wait(every)
+    return None
 
 
 def describe(predictor: Predictor) -> str:
@@ -55,16 +72,7 @@ class RegistryFollower:
 
     def wait(self, stop: threading.Event) -> Predictor | None:
         """Block until a model can be loaded (None if ``stop`` is set first)."""
-        said = float("-inf")
-        while not stop.is_set():
-            try:
-                return self.load()
-            except ModelError as e:
-                if time.monotonic() - said >= WAIT_LOG_EVERY_SECONDS:
-                    log.warning("waiting for a model: %s", e)
-                    said = time.monotonic()
-            stop.wait(min(self.settings.follow_seconds, 1.0))
-        return None
+        return wait_for_model(self.load, stop, min(self.settings.follow_seconds, 1.0))
 
     def poll(self, current: Predictor) -> Predictor | None:
         """A new predictor if the registry changed what serves and it loaded; None otherwise.
