@@ -94,3 +94,28 @@ def test_grafana_provisions_the_datasource_and_the_dashboards_it_mounts() -> Non
     datasource = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())
     assert datasource["datasources"][0]["uid"] == "prometheus"
     assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
+
+
+def test_the_dockerfile_passes_hadolint() -> None:
+    result = subprocess.run([program("hadolint"), str(DOCKER / "Dockerfile")],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_compose_file_follows_the_compose_specification() -> None:
+    result = subprocess.run(
+        [program("check-jsonschema"), "--builtin-schema", "vendor.compose-spec",
+         str(DOCKER / "compose.yaml")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_image_owns_a_mount_point_for_every_volume_the_services_write() -> None:
+    """Docker gives a fresh named volume the owner of the directory it is mounted on."""
+    volumes = [v.split(":") for v in compose_config()["services"]["consumer"]["volumes"]]
+    targets = {target for source, target, *_ in volumes if not source.startswith((".", "/"))}
+    assert targets == {"/home/volstream/models", "/home/volstream/reports"}
+    dockerfile = (DOCKER / "Dockerfile").read_text()
+    [created] = [line for line in dockerfile.splitlines() if "install -d -o volstream" in line]
+    assert targets <= set(created.split())
