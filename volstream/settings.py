@@ -187,6 +187,11 @@ class BrokerSettings(BaseSettings):
 
     host: str = Field("127.0.0.1", min_length=1, description="Address the broker listens on.")
     port: int = Field(9092, ge=1, le=65535, description="Port the broker listens on.")
+    advertised_host: str | None = Field(
+        None, min_length=1,
+        description="Address clients are told to connect to (default: the listening address); "
+        "e.g. the service name when it listens on 0.0.0.0 in a container.",
+    )  # fmt: skip
     startup_timeout_seconds: float = Field(
         15.0, gt=0, description="How long to wait for the broker to answer."
     )

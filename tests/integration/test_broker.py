@@ -36,6 +36,17 @@ def test_embedded_broker_starts_answers_and_stops() -> None:
         wait_for_broker(broker.kafka_settings(), timeout=1)
 
 
+def test_a_broker_on_every_interface_advertises_the_address_it_is_given() -> None:
+    """In a container it listens on 0.0.0.0 and tells clients its service name."""
+    settings = BrokerSettings(host="0.0.0.0", port=free_port(), advertised_host="localhost")  # noqa: S104
+    with EmbeddedBroker(settings) as broker:
+        assert broker.bootstrap == f"localhost:{settings.port}"
+        kafka = broker.kafka_settings()
+        ensure_topics(kafka)  # metadata, then the advertised address, answer
+        [ticks] = describe_topics(kafka, [kafka.ticks_topic])
+        assert ticks.name == kafka.ticks_topic
+
+
 def test_port_in_use_is_a_clear_error(kafka_bootstrap: str) -> None:
     host, port = kafka_bootstrap.split(":")
     with pytest.raises(BrokerError, match=f"{port} is already in use"):

@@ -29,17 +29,19 @@ Bootstrap = Annotated[
 def broker(
     host: Annotated[str | None, typer.Option(help=described(BrokerSettings, "host"))] = None,
     port: Annotated[int | None, typer.Option(help=described(BrokerSettings, "port"))] = None,
+    advertised_host: Annotated[
+        str | None, typer.Option(help=described(BrokerSettings, "advertised_host"))
+    ] = None,
     create_topics: Annotated[
         bool, typer.Option("--topics/--no-topics", help="Create volstream's topics once it is up.")
     ] = True,
 ) -> None:
     """Run the embedded Kafka-compatible broker (Tansu, in memory) until Ctrl-C."""
-    settings = load(BrokerSettings, host=host, port=port)
-    kafka = load(KafkaSettings, bootstrap=f"{settings.host}:{settings.port}")
+    settings = load(BrokerSettings, host=host, port=port, advertised_host=advertised_host)
     stop = install_stop_handlers()
     with EmbeddedBroker(settings) as embedded:
         if create_topics:
-            ensure_topics(kafka)
+            ensure_topics(load(KafkaSettings, bootstrap=embedded.bootstrap))
         log.info("broker ready: VOLSTREAM_KAFKA_BOOTSTRAP=%s (Ctrl-C stops it)", embedded.bootstrap)
         wait_while_running(embedded, stop)
 

@@ -67,8 +67,8 @@ class EmbeddedBroker:
 
     @property
     def bootstrap(self) -> str:
-        """The address clients connect to."""
-        return f"{self.settings.host}:{self.settings.port}"
+        """The address clients connect to (the advertised one)."""
+        return f"{self.settings.advertised_host or self.settings.host}:{self.settings.port}"
 
     def kafka_settings(self, **overrides: object) -> KafkaSettings:
         """Kafka settings pointing at this broker."""
@@ -83,16 +83,15 @@ class EmbeddedBroker:
                 "Use it with VOLSTREAM_KAFKA_BOOTSTRAP or pick another --port"
             )
             raise BrokerError(msg)
-        url = f"tcp://{host}:{port}"
         self._log = tempfile.TemporaryFile()
         self._process = subprocess.Popen(  # noqa: S603 - fixed argument list
             [
                 tansu_binary(self.settings.binary),
                 "broker",
                 "--listener-url",
-                url,
+                f"tcp://{host}:{port}",
                 "--advertised-listener-url",
-                url,
+                f"tcp://{self.bootstrap}",
                 "--storage-engine",
                 "memory://tansu/",
             ],
