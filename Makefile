@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint format schemas dashboards bench clean
+.PHONY: demo test compose-test lint format schemas dashboards bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ demo: $(STAMP)  ## run the whole pipeline on the embedded broker until Ctrl-C
 
 test: lint  ## lint, then run the whole test suite
 	$(BIN)/pytest
+
+compose-test: $(DEV_STAMP)  ## run docker/compose.yaml for real with podman (docs/deploy.md)
+	docker/podman/setup.sh
+	CONTAINERS_CONF=$(CURDIR)/docker/podman/containers.conf $(BIN)/pytest -m compose tests/compose
 
 lint: $(DEV_STAMP)  ## ruff and mypy
 	$(BIN)/ruff check .
