@@ -33,13 +33,13 @@ def _api_ratio_30d(bad: str, total: str) -> str:
 
 
 REQUESTS: Final = "volstream_api_requests_total"
-NOT_PROBES: Final = 'route!="/ready"'  # its 503 is the readiness answer, not an outage
+ROUTES: Final = 'route=~"/predict.*"'  # the SLO's routes: readiness and reports aside
 PREDICT_LATENCY: Final = "volstream_api_request_duration_seconds"
 PREDICT: Final = 'route="/predict"'
 FAST: Final = 'route="/predict",le="0.1"'
 SLOS: Final = (
     Slo("API availability", "api-availability", 0.999,
-        _api_ratio_30d(f'{REQUESTS}{{status=~"5..",{NOT_PROBES}}}', f"{REQUESTS}{{{NOT_PROBES}}}"),
+        _api_ratio_30d(f'{REQUESTS}{{status=~"5..",{ROUTES}}}', f"{REQUESTS}{{{ROUTES}}}"),
         (("requests", rate(REQUESTS)), ("5xx", rate(REQUESTS, 'status=~"5.."') + " or vector(0)")),
         "reqps"),
     Slo("API latency", "api-latency", 0.99,
