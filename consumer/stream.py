@@ -174,8 +174,7 @@ class StreamConsumer(PartitionOwner):
         rest = self.consumer.consume(limit, timeout=self.settings.batch_wait_ms / 1000)
         # A rebalance inside the second consume may have revoked the first record's
         # partition: its records are the new owner's, from the committed offset.
-        owned = self.engines
-        return [m for m in first if m.partition() in owned or m.partition() is None] + rest
+        return [m for m in first if m.partition() in self.engines or m.partition() is None] + rest
 
     def _follow_registry(self) -> None:
         """Swap in what the registry now asks for, between two batches (each batch one model)."""
