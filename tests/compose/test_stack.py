@@ -15,7 +15,7 @@ import signal
 import subprocess
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -114,16 +114,28 @@ def coverage() -> dict[str, Any]:
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def logs_of_unwell() -> str:
-    """The last lines of every container that is not running, for a failure's message."""
-    lines = []
-    for service in SERVICES:
-        state = inspect(container(service))["State"]
-        if state["Status"] != "running":
-            tail = run("podman", "logs", "--tail", "15", container(service), check=False)
-            error = state.get("Error") or ""
-            lines.append(f"--- {service} ({state['Status']}) {error}\n{tail}")
-    return "\n".join(lines)
+def unwell(service: str, healthcheck: list[str]) -> str | None:
+    """Why ``service`` is not healthy (its state, restarts, healthcheck's error), or None."""
+    info = inspect(container(service))
+    state = info["State"]
+    if service == "init":
+        done = state["Status"] == "exited" and state["ExitCode"] == 0
+        return None if done else f"{state['Status']}, exit code {state['ExitCode']}"
+    restarts = f"restarted {info['RestartCount']} times"
+    if state["Status"] != "running":
+        return f"{state['Status']}, exit code {state['ExitCode']}, {restarts}"
+    try:
+        run("podman", "exec", container(service), *healthcheck, timeout=30)
+    except (AssertionError, subprocess.SubprocessError) as e:
+        return f"running, {restarts}, healthcheck failed: {str(e).strip().splitlines()[-1]}"
+    return None
+
+
+def logs_of(services: Iterable[str]) -> str:
+    """The last lines each of ``services`` logged, for a failure's message."""
+    tails = {s: run("podman", "logs", "--tail", "15", container(s), check=False) for s in services}
+    # A container restarting in a loop may have no lines kept between two starts.
+    return "\n".join(f"--- {s}:\n{tail or '(no lines kept)'}" for s, tail in tails.items())
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -159,20 +171,21 @@ def healthchecks() -> dict[str, list[str]]:
 
 def test_every_service_is_healthy_and_the_init_completed() -> None:
     """Podman starts them in any order (no depends_on conditions): none may need the order."""
-    checks = healthchecks()
+    checks = {"init": [], **healthchecks()}
+    problems: dict[str, str] = {}
 
     def healthy() -> bool:
-        init = inspect(container("init"))["State"]
-        assert init["Status"] == "exited" and init["ExitCode"] == 0, f"init: {init['Status']}"
+        problems.clear()
         for service, command in checks.items():
-            assert inspect(container(service))["State"]["Status"] == "running", service
-            run("podman", "exec", container(service), *command, timeout=30)
-        return True
+            if (problem := unwell(service, command)) is not None:
+                problems[service] = problem
+        return not problems
 
     try:
         wait_for("every service healthy", healthy, timeout=300, every=5)
-    except pytest.fail.Exception as e:
-        pytest.fail(f"{e}\n{logs_of_unwell()}")
+    except pytest.fail.Exception:
+        said = "; ".join(f"{service}: {problem}" for service, problem in problems.items())
+        pytest.fail(f"not healthy within 300 s: {said}\n{logs_of(problems)}")
 
 
 def test_prometheus_scrapes_every_target_and_loads_every_rule_group() -> None:
