@@ -97,9 +97,11 @@ class StreamConsumer(PartitionOwner):
         self.predictor = predictor
         self._show_model()
         self.topic = kafka.ticks_topic
+        membership = {"group.instance.id": settings.instance_id} if settings.instance_id else {}
         self.consumer: Consumer = clients.consumer(
             kafka, settings.group,
-            required={"enable.partition.eof": settings.stop_at_end, "on_commit": self._on_commit},
+            required={"enable.partition.eof": settings.stop_at_end, "on_commit": self._on_commit,
+                      **membership},
         )  # fmt: skip
         self.reader = clients.reader(kafka, "consume")  # no group: rebuilds, peeks and watermarks
         self.outbox = Outbox(kafka, clients)
@@ -124,7 +126,8 @@ class StreamConsumer(PartitionOwner):
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )
-        log.info("consuming %s as group %s", self.topic, self.settings.group)
+        static = f", static member {self.settings.instance_id}" if self.settings.instance_id else ""
+        log.info("consuming %s as group %s%s", self.topic, self.settings.group, static)
         gc.freeze()  # what start-up allocated is never garbage: keep it out of every collection
         gc.set_threshold(*GC_THRESHOLDS)
         next_refresh, next_status = 0.0, time.monotonic()
@@ -361,6 +364,8 @@ class StreamConsumer(PartitionOwner):
     # Rebalancing ----------------------------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if not partitions:  # a cooperative rebalance that gave this member nothing new
+            return
         committed = {
             tp.partition: (tp.offset if tp.offset != OFFSET_INVALID else -1)
             for tp in consumer.committed(partitions, timeout=self.kafka.timeout_seconds)

@@ -252,6 +252,8 @@ class Evaluator(PartitionOwner):
     # Rebalancing ----------------------------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if not partitions:  # a cooperative rebalance that gave this member nothing new
+            return
         for tp in partitions:
             state = PartitionState(tp.partition, HorizonTracker(self.horizon_ms))
             state.judged_through, state.newest_source = self._judged(tp.partition)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,13 @@ from pydantic import ValidationError
 
 from volstream.cli.demo import children_tuning
 from volstream.errors import ConfigError
-from volstream.settings import BrokerSettings, KafkaSettings, ProducerSettings, load
+from volstream.settings import (
+    BrokerSettings,
+    ConsumerSettings,
+    KafkaSettings,
+    ProducerSettings,
+    load,
+)
 
 
 def test_defaults_are_documented_values() -> None:
@@ -67,6 +74,7 @@ def test_demo_tunes_clients_for_the_embedded_broker_unless_the_user_did(
         (ProducerSettings, "VOLSTREAM_PRODUCER_SOURCE", "kraken", "'synthetic', 'replay' or"),
         (ProducerSettings, "VOLSTREAM_PRODUCER_SYMBOLS", "0", "between 1 and 10000"),
         (BrokerSettings, "VOLSTREAM_BROKER_PORT", "70000", "less than or equal to 65535"),
+        (ConsumerSettings, "VOLSTREAM_CONSUMER_INSTANCE_ID", "c-{pod}", "only {hostname}"),
     ],
 )
 def test_bad_value_is_one_line_naming_the_variable(
@@ -79,6 +87,12 @@ def test_bad_value_is_one_line_naming_the_variable(
     assert message.startswith(f"invalid setting {variable}: ")
     assert expected in message
     assert "\n" not in message
+
+
+def test_instance_id_names_this_host_or_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOLSTREAM_CONSUMER_INSTANCE_ID", "consumer-{hostname}")
+    assert load(ConsumerSettings).instance_id == f"consumer-{socket.gethostname()}"
+    assert load(ConsumerSettings, instance_id="").instance_id is None
 
 
 def test_symbols_as_count_or_names() -> None:

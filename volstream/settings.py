@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, TypeVar
@@ -267,6 +268,14 @@ class ConsumerSettings(BaseSettings):
     model_config = _config("CONSUMER_")
 
     group: str = Field("volstream", min_length=1, description="Consumer group id.")
+    instance_id: str | None = Field(
+        None,
+        description=(
+            "Static group membership: a name unique in the group that survives restarts "
+            "('{hostname}' becomes this host's name). A restarted member takes its "
+            "partitions back without a rebalance. Unset or empty: dynamic membership."
+        ),
+    )
     batch_size: int = Field(10_000, ge=1, le=100_000, description="Most ticks in one micro-batch.")
     batch_wait_ms: float = Field(
         5.0, ge=0, le=10_000, description="After a batch's first record, longest wait for the rest."
@@ -292,6 +301,17 @@ class ConsumerSettings(BaseSettings):
     metrics_port: int = Field(
         9102, ge=0, le=65535, description="Port of /metrics; 0 turns the endpoint off."
     )
+
+    @field_validator("instance_id")
+    @classmethod
+    def _expand_hostname(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            return value.format(hostname=socket.gethostname())
+        except (KeyError, IndexError, ValueError):
+            msg = f"only {{hostname}} may stand in braces, not in {value!r}"
+            raise ValueError(msg) from None
 
 
 class ModelSettings(BaseSettings):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,8 +23,20 @@ from volstream.feature_engine import FeatureEngine
 from volstream.features import FEATURE_NAMES
 from volstream.kafka.embedded import free_port
 from volstream.predictions import decode_prediction
-from volstream.settings import ConsumerSettings, KafkaSettings, ModelSettings
-from volstream.testing import consume_to_end, produce_synthetic, read_all, stop_process, wait_for
+from volstream.producer.main import run as run_producer
+from volstream.settings import (
+    ConsumerSettings,
+    KafkaSettings,
+    ModelSettings,
+    ProducerSettings,
+)
+from volstream.testing import (
+    consume_to_end,
+    produce_synthetic,
+    read_all,
+    stop_process,
+    wait_for,
+)
 from volstream.testing.payloads import BAD_PAYLOADS, tick_payload
 from volstream.ticks import decode_batch
 
@@ -137,6 +150,9 @@ def _sample(port: int, prefix: str) -> float:
     return next((v for k, v in _metrics(port).items() if k.startswith(prefix)), 0.0)
 
 
+PREDICTIONS = "volstream_consumer_predictions_total"
+
+
 def _assigned(port: int) -> float:
     return _sample(port, "volstream_consumer_assigned_partitions")
 
@@ -168,6 +184,50 @@ def test_two_processes_share_the_partitions(kafka: KafkaSettings, small_registry
         )
         == 2000
     )
+
+
+def test_scaling_out_moves_only_the_partitions_that_change_owner(
+    kafka: KafkaSettings, small_registry: Path
+) -> None:
+    """Cooperative rebalancing: while a second member joins, the partitions that stay with the
+    first are never paused. With an eager assignor every partition stops for the whole join."""
+    ports, stop = [free_port(), free_port()], threading.Event()
+    steady = ProducerSettings(count=1_000_000, rate=300, symbols="30", metrics_port=0,
+                              progress=False)  # fmt: skip
+    sent: list[int] = []
+    ticking = threading.Thread(
+        target=lambda: sent.append(run_producer(kafka, steady, stop).sent), daemon=True
+    )
+    first = _start_consumer(kafka, small_registry, "scaling", ports[0])
+    output = ""
+    try:
+        wait_for(lambda: _assigned(ports[0]) == 6, 60, "the first member to own all partitions")
+        ticking.start()
+        wait_for(lambda: _sample(ports[0], PREDICTIONS) >= 300, 30, "predictions")
+        joined_ms = time.time() * 1000
+        second = _start_consumer(kafka, small_registry, "scaling", ports[1])
+        try:
+            wait_for(lambda: _sample(ports[1], PREDICTIONS) > 0, 90, "the second member to predict")
+            split_ms = time.time() * 1000
+        finally:
+            stop_process(second)
+    finally:
+        stop.set()
+        ticking.join(30)
+        output = stop_process(first)
+    revoked = re.search(r"revoked partitions \[([\d, ]+)\]", output)
+    assert revoked, output
+    kept = set(range(6)) - {int(p) for p in revoked.group(1).split(",")}
+    assert 0 < len(kept) < 6, f"{revoked.group()}: the first member stopped for the join"
+
+    predictions = read_all(kafka, kafka.predictions_topic, sent[0], timeout=10)
+    documents = [decode_prediction(m.value()) for m in predictions]
+    assert split_ms - joined_ms > 3000, "the join takes seconds on this broker"
+    for partition in kept:
+        times = sorted(d.processed_time_ms for d in documents if d.source_partition == partition
+                       and joined_ms <= d.processed_time_ms <= split_ms)  # fmt: skip
+        gaps = np.diff([joined_ms, *times, split_ms])
+        assert gaps.max() < 1500, f"partition {partition} paused {gaps.max():.0f} ms"
 
 
 def test_kill_9_then_restart_loses_no_tick(kafka: KafkaSettings, small_registry: Path) -> None:

@@ -25,6 +25,7 @@ console = Console()
 
 def consume(
     group: Annotated[str | None, typer.Option(help=described(C, "group"))] = None,
+    instance_id: Annotated[str | None, typer.Option(help=described(C, "instance_id"))] = None,
     batch_size: Annotated[int | None, typer.Option(help=described(C, "batch_size"))] = None,
     batch_wait_ms: Annotated[float | None, typer.Option(help=described(C, "batch_wait_ms"))] = None,
     stop_at_end: Annotated[
@@ -47,9 +48,9 @@ def consume(
     from volstream.consumer.main import run
 
     settings = load(
-        ConsumerSettings, group=group, batch_size=batch_size, batch_wait_ms=batch_wait_ms,
-        stop_at_end=stop_at_end, max_messages=max_messages, rebuild=rebuild,
-        metrics_port=metrics_port,
+        ConsumerSettings, group=group, instance_id=instance_id, batch_size=batch_size,
+        batch_wait_ms=batch_wait_ms, stop_at_end=stop_at_end, max_messages=max_messages,
+        rebuild=rebuild, metrics_port=metrics_port,
     )  # fmt: skip
     model = load(ModelSettings, registry=registry, variant=variant)
     kafka = load(KafkaSettings, bootstrap=bootstrap)

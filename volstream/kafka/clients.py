@@ -59,6 +59,9 @@ CONSUMER_REQUIRED: Final[dict[str, Any]] = {
 CONSUMER_DEFAULTS: Final[dict[str, Any]] = {
     "auto.offset.reset": "earliest",  # a new group starts from the oldest tick: nothing is skipped
     "session.timeout.ms": 10_000,  # a dead member's partitions move on within 10 s
+    # KIP-429: a rebalance moves only the partitions that change owner; the others keep
+    # flowing. Every member of a group must use it (a mix with eager assignors fails).
+    "partition.assignment.strategy": "cooperative-sticky",
     "heartbeat.interval.ms": 3_000,
     "socket.nagle.disable": True,
 }
