@@ -21,10 +21,11 @@ from prometheus_client import CollectorRegistry
 from volstream.consumer.main import build
 from volstream.feature_engine import FeatureEngine
 from volstream.features import FEATURE_NAMES
-from volstream.kafka.embedded import free_port
+from volstream.kafka.embedded import EmbeddedBroker, free_port
 from volstream.predictions import decode_prediction
 from volstream.producer.main import run as run_producer
 from volstream.settings import (
+    BrokerSettings,
     ConsumerSettings,
     KafkaSettings,
     ModelSettings,
@@ -32,6 +33,7 @@ from volstream.settings import (
 )
 from volstream.testing import (
     consume_to_end,
+    fresh_topics,
     produce_synthetic,
     read_all,
     stop_process,
@@ -228,6 +230,38 @@ def test_scaling_out_moves_only_the_partitions_that_change_owner(
                        and joined_ms <= d.processed_time_ms <= split_ms)  # fmt: skip
         gaps = np.diff([joined_ms, *times, split_ms])
         assert gaps.max() < 1500, f"partition {partition} paused {gaps.max():.0f} ms"
+
+
+def test_a_broker_paused_for_20_s_loses_no_tick(small_registry: Path) -> None:
+    """SIGSTOP of the broker mid-stream: the producer and the consumer ride it out in place."""
+    with EmbeddedBroker(BrokerSettings(port=free_port())) as broker:
+        assert broker.pid is not None
+        kafka = fresh_topics(broker.bootstrap, "pause")
+        port = free_port()
+        consumer = _start_consumer(kafka, small_registry, "pause", port)
+        env = {**os.environ, "VOLSTREAM_KAFKA_TICKS_TOPIC": kafka.ticks_topic}
+        producer = subprocess.Popen(
+            [sys.executable, "-m", "volstream", "produce", "--bootstrap", kafka.bootstrap,
+             "--rate", "1000", "--count", "30000", "--symbols", "30", "--metrics-port", "0",
+             "--no-progress"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        )  # fmt: skip
+        try:
+            wait_for(lambda: _sample(port, PREDICTIONS) >= 3000, 60, "predictions")
+            os.kill(broker.pid, signal.SIGSTOP)
+            time.sleep(20)
+            os.kill(broker.pid, signal.SIGCONT)
+            produced, _ = producer.communicate(timeout=120)
+            wait_for(lambda: _sample(port, PREDICTIONS) >= 30_000, 120, "every prediction")
+            assert consumer.poll() is None, "the consumer carried on without a restart"
+        finally:
+            producer.kill()
+            output = stop_process(consumer)
+        assert "sent=30000 failed=0" in produced
+        documents = map(decode_prediction, (m.value() for m in read_all(
+            kafka, kafka.predictions_topic, 30_000)))  # fmt: skip
+        assert len({(d.source_partition, d.source_offset) for d in documents}) == 30_000
+        assert "lost partitions" in output  # the broker expired its session meanwhile
 
 
 def test_kill_9_then_restart_loses_no_tick(kafka: KafkaSettings, small_registry: Path) -> None:

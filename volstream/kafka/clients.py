@@ -114,11 +114,13 @@ def make_reader(kafka: KafkaSettings, purpose: str = "reader") -> Consumer:
     """A consumer that joins no group: the caller assigns partitions, and it never commits.
 
     For watermarks, offsets-for-times and reading a topic's tail; ``purpose`` names
-    its throwaway group id in the broker's logs.
+    its throwaway group id in the broker's logs. Its reads end at a known offset, so a
+    fetch waits no longer than a consumer's (librdkafka's 500 ms made each partition's
+    rebuild after an assignment take a second).
     """
     return Consumer(
         kafka.client_config(
-            None,
+            {"fetch.wait.max.ms": kafka.fetch_wait_ms},
             **{
                 "group.id": f"volstream-{purpose}-{uuid.uuid4().hex[:8]}",
                 "enable.auto.commit": False,

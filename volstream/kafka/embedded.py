@@ -136,6 +136,11 @@ class EmbeddedBroker:
         lines = self._log.read().decode(errors="replace").strip().splitlines()
         return lines[-1] if lines else "no output"
 
+    @property
+    def pid(self) -> int | None:
+        """The broker process's id while it runs."""
+        return self._process.pid if self._process is not None else None
+
     def running(self) -> bool:
         """Whether the broker process is alive."""
         return self._process is not None and self._process.poll() is None
