@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
+# The feature engine compiled into Numba's cache once, at install, not at a consumer's start.
+WARM := $(BIN)/python -c "from volstream.feature_engine import warm; warm()"
 
 .PHONY: demo test compose-test lint format schemas dashboards bench clean
 
@@ -13,10 +15,12 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
+	$(WARM)
 	touch $@
 
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(WARM)
 	touch $@ $(STAMP)
 
 demo: $(STAMP)  ## run the whole pipeline on the embedded broker until Ctrl-C

@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -212,3 +217,26 @@ def test_a_tick_a_window_late_for_a_released_symbol_starts_it_afresh() -> None:
     assert engine.ring_slots("A") == 0  # B moved the clock 125 s past A's last tick
     late = engine.update(ticks([("A", 30_000, 101.0)], trade_ids=[9]))[0]
     assert late[F["tick_count_60s"]] == 1 and late[F["log_return"]] == 0
+
+
+WARM_PROBE = """
+import time
+from volstream import feature_engine
+from volstream.testing.payloads import tick_payload
+from volstream.ticks import decode_batch
+payloads = [tick_payload(), tick_payload(symbol="ETH-USD")]
+batch = decode_batch(payloads, now_ms=int(time.time() * 1000))
+feature_engine.FeatureEngine(symbols=16).update(batch)  # as the consumer's first batch does
+dispatchers = [getattr(feature_engine, name) for name in dir(feature_engine)]
+print(sum(len(d.stats.cache_misses) for d in dispatchers if hasattr(d, "stats")))
+"""
+
+
+def test_warm_leaves_nothing_for_the_consumer_to_compile(tmp_path: Path) -> None:
+    """What `make` and the image run after install: a later process only loads the engine."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    warm = "from volstream.feature_engine import warm; warm()"
+    subprocess.run([sys.executable, "-c", warm], env=env, check=True, timeout=300)
+    probe = subprocess.run([sys.executable, "-c", WARM_PROBE], env=env, check=True,
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert probe.stdout.strip() == "0", "functions compiled after warm()"

@@ -28,7 +28,7 @@ from numba.typed import List
 from volstream.features import LONGEST_MS, N_FEATURES, N_WINDOWS, WINDOWS_MS
 from volstream.ticks import TickBatch
 
-__all__ = ["QUIET_MS", "FeatureEngine"]
+__all__ = ["QUIET_MS", "FeatureEngine", "warm"]
 
 BPS: Final = 1e4  # basis points per unit
 QUIET_MS: Final = 2 * LONGEST_MS  # silent this long by the engine's clock: the ring is given back
@@ -129,6 +129,17 @@ class FeatureEngine:
         self._allocate(self._symbols)
         for name, array in old.items():
             getattr(self, name)[: array.shape[0]] = array
+
+
+def warm() -> None:
+    """Compile the engine into Numba's cache: run after install and in the image, so that a
+    process's first assignment loads it (~0.5 s) instead of compiling it (~11 s)."""
+    ticks = 3
+    columns = {"event_time_ms": [0, 1000, 2000], "price": [1.0] * ticks, "size": [1.0] * ticks,
+               "bid": [0.9] * ticks, "ask": [1.1] * ticks, "bid_size": [1.0] * ticks,
+               "ask_size": [1.0] * ticks, "is_buy": [True] * ticks, "trade_id": [1, 2, 3],
+               "sequence": [1, 2, 3]}  # fmt: skip
+    FeatureEngine(symbols=1).update(TickBatch.from_columns(["A", "B", "A"], columns))
 
 
 @numba.njit(cache=True, nogil=True)
