@@ -277,6 +277,7 @@ class StreamConsumer(PartitionOwner):
         """Wait for the batch in flight to be acknowledged, commit it and record it."""
         batch, self._in_flight = self._in_flight, None
         if batch is None:
+            self.outbox.serve()
             return
         clock = time.perf_counter
         t = clock()

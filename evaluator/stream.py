@@ -136,6 +136,8 @@ class Evaluator(PartitionOwner):
                 self.first_batch_at = self.first_batch_at or time.perf_counter()
                 self._process(messages)
                 self.last_batch_at = time.perf_counter()
+            else:
+                self.outbox.serve()
             if self.settings.stop_at_end and self.states and self.at_end >= self.states.keys():
                 log.info("every assigned partition is caught up; stopping")
                 break

@@ -44,7 +44,7 @@ class TickPublisher:
         self._queued = 0
         self._in_flight: deque[tuple[int, float, int]] = deque()  # (queued after, at, size)
         self._keys = SymbolKeys()
-        self._producer = clients.producer(kafka, self._on_failure)
+        self._producer = clients.producer(kafka, self._on_failure, watch=True)  # polled always
         self._check_topic(kafka.timeout_seconds)
 
     def _check_topic(self, timeout: float) -> None:

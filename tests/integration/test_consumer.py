@@ -233,7 +233,8 @@ def test_scaling_out_moves_only_the_partitions_that_change_owner(
 
 
 def test_a_broker_paused_for_20_s_loses_no_tick(small_registry: Path) -> None:
-    """SIGSTOP of the broker mid-stream: the producer and the consumer ride it out in place."""
+    """SIGSTOP of the broker mid-stream: the producer and the consumer ride it out in place,
+    and each says once that the broker stopped answering, and once that it is back."""
     with EmbeddedBroker(BrokerSettings(port=free_port())) as broker:
         assert broker.pid is not None
         kafka = fresh_topics(broker.bootstrap, "pause")
@@ -262,6 +263,9 @@ def test_a_broker_paused_for_20_s_loses_no_tick(small_registry: Path) -> None:
             kafka, kafka.predictions_topic, 30_000)))  # fmt: skip
         assert len({(d.source_partition, d.source_offset) for d in documents}) == 30_000
         assert "lost partitions" in output  # the broker expired its session meanwhile
+        for said in (output, produced):  # one line when the broker stalled, one when back
+            assert said.count("has answered nothing for") == 1, said
+            assert said.count("answers again after") == 1, said
 
 
 def test_kill_9_then_restart_loses_no_tick(kafka: KafkaSettings, small_registry: Path) -> None:

@@ -15,6 +15,7 @@ from typing import Any, Final, Protocol
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient
 
+from volstream.kafka.watch import BROKER_WATCH, STATS_INTERVAL_MS
 from volstream.logs import RepeatFilter
 from volstream.settings import KafkaSettings
 
@@ -73,15 +74,25 @@ def _on_client_error(error: KafkaError) -> None:
     log.warning("kafka client: %s", error.str())
 
 
-def make_producer(kafka: KafkaSettings, on_failure: FailureCallback) -> Producer:
-    """A producer that reports only failed deliveries, to ``on_failure``."""
+# Statistics feed the broker watch (one log line when a broker stops answering, one when it
+# answers again). They are served by the client's poll: only clients polled all the time
+# may have them, or the unserved reports would pile up.
+_WATCHED: Final[dict[str, Any]] = {"statistics.interval.ms": STATS_INTERVAL_MS}
+
+
+def make_producer(
+    kafka: KafkaSettings, on_failure: FailureCallback, *, watch: bool = False
+) -> Producer:
+    """A producer that reports only failed deliveries, to ``on_failure``; ``watch``: it feeds
+    the broker watch (a producer polled all the time)."""
     return Producer(
         kafka.client_config(
-            {**PRODUCER_DEFAULTS, "linger.ms": kafka.linger_ms},
+            {**PRODUCER_DEFAULTS, "linger.ms": kafka.linger_ms, **(_WATCHED if watch else {})},
             **PRODUCER_REQUIRED,
             on_delivery=on_failure,
             logger=LIBRDKAFKA_LOG,
             error_cb=_on_client_error,
+            **({"stats_cb": BROKER_WATCH.on_stats} if watch else {}),
         )
     )
 
@@ -93,21 +104,23 @@ def make_consumer(
     tuning: Mapping[str, Any] | None = None,
     required: Mapping[str, Any] | None = None,
 ) -> Consumer:
-    """A group member that commits only what the caller commits.
+    """A group member that commits only what the caller commits; it feeds the broker watch.
 
     ``tuning`` goes over our defaults (and under the user's properties);
     ``required`` over everything.
     """
     return Consumer(
         kafka.client_config(
-            {**CONSUMER_DEFAULTS, "fetch.wait.max.ms": kafka.fetch_wait_ms, **(tuning or {})},
+            {**CONSUMER_DEFAULTS, "fetch.wait.max.ms": kafka.fetch_wait_ms, **_WATCHED,
+             **(tuning or {})},
             **CONSUMER_REQUIRED,
             **{"group.id": group},
             logger=LIBRDKAFKA_LOG,
             error_cb=_on_client_error,
+            stats_cb=BROKER_WATCH.on_stats,
             **(required or {}),
         )
-    )
+    )  # fmt: skip
 
 
 def make_reader(kafka: KafkaSettings, purpose: str = "reader") -> Consumer:
@@ -148,6 +161,12 @@ class ConsumerFactory(Protocol):
     ) -> Consumer: ...
 
 
+class ProducerFactory(Protocol):
+    def __call__(
+        self, kafka: KafkaSettings, on_failure: FailureCallback, *, watch: bool = False
+    ) -> Producer: ...
+
+
 @dataclass(frozen=True)
 class KafkaClients:
     """How a service makes its Kafka clients: librdkafka's, or the in-memory fakes of
@@ -155,7 +174,7 @@ class KafkaClients:
 
     consumer: ConsumerFactory = make_consumer
     reader: Callable[[KafkaSettings, str], Consumer] = make_reader
-    producer: Callable[[KafkaSettings, FailureCallback], Producer] = make_producer
+    producer: ProducerFactory = make_producer
 
 
 #: The real clients.

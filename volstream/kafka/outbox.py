@@ -92,8 +92,13 @@ class Outbox:
     """Everything a batch sends; ``flush`` returns only when the broker acknowledged all of it."""
 
     def __init__(self, kafka: KafkaSettings, clients: KafkaClients = LIBRDKAFKA) -> None:
-        self._producer = clients.producer(kafka, self._on_failure)
+        # Watched: its owner calls flush or serve on every turn of its loop.
+        self._producer = clients.producer(kafka, self._on_failure, watch=True)
         self._failures: list[str] = []
+
+    def serve(self) -> None:
+        """Serve the client's reports without waiting (a loop's turn with nothing to send)."""
+        self._producer.poll(0)
 
     def send(
         self, topic: str, value: bytes, key: bytes | None, timestamp: int, headers: Headers

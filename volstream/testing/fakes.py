@@ -141,7 +141,9 @@ class FakeBroker:
     def _reader(self, kafka: KafkaSettings, purpose: str) -> Consumer:
         return cast(Consumer, FakeConsumer(self, f"reader-{purpose}", {}))
 
-    def _producer(self, kafka: KafkaSettings, on_failure: FailureCallback) -> Producer:
+    def _producer(
+        self, kafka: KafkaSettings, on_failure: FailureCallback, *, watch: bool = False
+    ) -> Producer:
         producer = FakeProducer(self, on_failure, self.producer_capacity)
         self.producers.append(producer)
         return cast(Producer, producer)
