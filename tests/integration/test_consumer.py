@@ -18,6 +18,7 @@ from confluent_kafka import ConsumerGroupTopicPartitions, Producer
 from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 
+from tests.integration.test_api import get, start_api
 from volstream.consumer.main import build
 from volstream.feature_engine import FeatureEngine
 from volstream.features import FEATURE_NAMES
@@ -30,6 +31,7 @@ from volstream.settings import (
     KafkaSettings,
     ModelSettings,
     ProducerSettings,
+    synthetic_symbols,
 )
 from volstream.testing import (
     consume_to_end,
@@ -233,8 +235,8 @@ def test_scaling_out_moves_only_the_partitions_that_change_owner(
 
 
 def test_a_broker_paused_for_20_s_loses_no_tick(small_registry: Path) -> None:
-    """SIGSTOP of the broker mid-stream: the producer and the consumer ride it out in place,
-    and each says once that the broker stopped answering, and once that it is back."""
+    """SIGSTOP of the broker mid-stream: the producer, the consumer and the API ride it out in
+    place, and each says once that the broker stopped answering, and once that it is back."""
     with EmbeddedBroker(BrokerSettings(port=free_port())) as broker:
         assert broker.pid is not None
         kafka = fresh_topics(broker.bootstrap, "pause")
@@ -247,23 +249,29 @@ def test_a_broker_paused_for_20_s_loses_no_tick(small_registry: Path) -> None:
              "--no-progress"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         )  # fmt: skip
+        api_port = free_port()
+        api = start_api(kafka, small_registry, api_port)
+        symbol = f"/predict/{synthetic_symbols(30)[0]}"
         try:
             wait_for(lambda: _sample(port, PREDICTIONS) >= 3000, 60, "predictions")
+            wait_for(lambda: get(api_port, symbol)[0] == 200, 30, "the API to predict")
             os.kill(broker.pid, signal.SIGSTOP)
             time.sleep(20)
             os.kill(broker.pid, signal.SIGCONT)
             produced, _ = producer.communicate(timeout=120)
             wait_for(lambda: _sample(port, PREDICTIONS) >= 30_000, 120, "every prediction")
-            assert consumer.poll() is None, "the consumer carried on without a restart"
+            wait_for(lambda: get(api_port, "/ready")[0] == 200, 30, "the API to be ready")
+            assert get(api_port, symbol)[0] == 200
+            assert consumer.poll() is None and api.poll() is None, "no restart"
         finally:
             producer.kill()
-            output = stop_process(consumer)
+            output, served = stop_process(consumer), stop_process(api)
         assert "sent=30000 failed=0" in produced
         documents = map(decode_prediction, (m.value() for m in read_all(
             kafka, kafka.predictions_topic, 30_000)))  # fmt: skip
         assert len({(d.source_partition, d.source_offset) for d in documents}) == 30_000
         assert "lost partitions" in output  # the broker expired its session meanwhile
-        for said in (output, produced):  # one line when the broker stalled, one when back
+        for said in (output, produced, served):  # one line when the broker stalled, one when back
             assert said.count("has answered nothing for") == 1, said
             assert said.count("answers again after") == 1, said
 
