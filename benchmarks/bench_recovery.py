@@ -23,12 +23,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import re
 import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -48,7 +45,15 @@ from volstream.kafka.embedded import EmbeddedBroker, free_port
 from volstream.predictions import Prediction, decode_prediction
 from volstream.producer.main import run as produce
 from volstream.settings import BrokerSettings, KafkaSettings, ProducerSettings
-from volstream.testing import fresh_topics, read_all, stop_process, train_tiny_model, wait_for
+from volstream.testing import (
+    fresh_topics,
+    read_all,
+    sample,
+    start_consumer,
+    stop_process,
+    train_tiny_model,
+    wait_for,
+)
 
 RATE = 1_000
 PARTITIONS = 6
@@ -72,26 +77,13 @@ class ScaleOut:
     kept_pause_ms: float  # longest pause of a partition that stayed with the first
 
 
-def consumer(kafka: KafkaSettings, registry: Path, group: str, port: int,
-             *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:  # fmt: skip
-    environment = {**os.environ, "VOLSTREAM_KAFKA_TICKS_TOPIC": kafka.ticks_topic,
-                   "VOLSTREAM_KAFKA_PREDICTIONS_TOPIC": kafka.predictions_topic,
-                   "VOLSTREAM_KAFKA_DLQ_TOPIC": kafka.dlq_topic, **(env or {})}  # fmt: skip
-    return subprocess.Popen(
-        [sys.executable, "-m", "volstream", "consume", "--bootstrap", kafka.bootstrap,
-         "--group", group, "--metrics-port", str(port), "--registry", str(registry), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment,
-    )  # fmt: skip
-
-
 def predicted(port: int) -> float:
     """The consumer's predictions counter; 0 while it does not answer."""
     try:
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read()
     except OSError:
         return 0.0
-    found = re.search(rf"^{PREDICTIONS}{{[^}}]*}} (\S+)$", text.decode(), re.MULTILINE)
-    return float(found.group(1)) if found else 0.0
+    return sample(text.decode(), PREDICTIONS)
 
 
 @contextmanager
@@ -118,19 +110,19 @@ def restart_run(bootstrap: str, registry: Path, static: bool) -> Restart:
     port = free_port()
     extra, env = (("--instance-id", "bench-{hostname}"), STATIC) if static else ((), {})
     with ticking(kafka) as sent:
-        first = consumer(kafka, registry, group, port, *extra, env=env)
+        first = start_consumer(kafka, registry, group, port, *extra, env=env)
         wait_for(lambda: predicted(port) >= 3 * RATE, 90, "predictions")
         first.send_signal(signal.SIGKILL)
         killed_ms = time.time() * 1000
         first.wait()
-        restarted = consumer(kafka, registry, group, port, *extra, env=env)
+        restarted = start_consumer(kafka, registry, group, port, *extra, env=env)
         try:
             wait_for(lambda: predicted(port) >= (HOLE_SECONDS + 10) * RATE, 120, "a catch-up")
         finally:
             stop_process(restarted)
     # Every tick of the run, read back from the restarted consumer's committed work: it
     # stopped after the producer, so what it had not reached yet is read by a last run.
-    last = consumer(kafka, registry, group, free_port(), "--stop-at-end", *extra, env=env)
+    last = start_consumer(kafka, registry, group, free_port(), "--stop-at-end", *extra, env=env)
     last.wait(120)
     documents = all_predictions(kafka, sent[0])
     after = [d for d in documents if d.processed_time_ms > killed_ms]
@@ -147,10 +139,10 @@ def scale_out_run(bootstrap: str, registry: Path) -> ScaleOut:
     kafka, group = fresh_topics(bootstrap, "scale"), f"scale-{uuid.uuid4().hex[:6]}"
     ports = [free_port(), free_port()]
     with ticking(kafka) as sent:
-        first = consumer(kafka, registry, group, ports[0])
+        first = start_consumer(kafka, registry, group, ports[0])
         wait_for(lambda: predicted(ports[0]) >= 3 * RATE, 90, "predictions")
         joined_ms = time.time() * 1000
-        second = consumer(kafka, registry, group, ports[1])
+        second = start_consumer(kafka, registry, group, ports[1])
         wait_for(lambda: predicted(ports[1]) > 0, 120, "the second consumer to predict")
         split_ms = time.time() * 1000
         stop_process(second)
@@ -176,7 +168,7 @@ def scale_out_run(bootstrap: str, registry: Path) -> ScaleOut:
 def first_poll_seconds(kafka: KafkaSettings, registry: Path) -> float:
     """From launching ``volstream consume`` to the line it logs right before its first poll."""
     started = time.time()
-    process = consumer(kafka, registry, f"start-{uuid.uuid4().hex[:6]}", free_port())
+    process = start_consumer(kafka, registry, f"start-{uuid.uuid4().hex[:6]}", free_port())
     assert process.stdout is not None
     for line in process.stdout:
         if "volstream.consumer.stream: consuming " in line:

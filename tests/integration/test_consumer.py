@@ -38,6 +38,7 @@ from volstream.testing import (
     fresh_topics,
     produce_synthetic,
     read_all,
+    start_consumer,
     stop_process,
     wait_for,
 )
@@ -137,19 +138,6 @@ def _metrics(port: int) -> dict[str, float]:
     return values
 
 
-def _start_consumer(
-    kafka: KafkaSettings, registry: Path, group: str, port: int, *extra: str
-) -> subprocess.Popen[str]:
-    env = {**os.environ, "VOLSTREAM_KAFKA_TICKS_TOPIC": kafka.ticks_topic,
-           "VOLSTREAM_KAFKA_PREDICTIONS_TOPIC": kafka.predictions_topic,
-           "VOLSTREAM_KAFKA_DLQ_TOPIC": kafka.dlq_topic}  # fmt: skip
-    return subprocess.Popen(
-        [sys.executable, "-m", "volstream", "consume", "--bootstrap", kafka.bootstrap,
-         "--group", group, "--metrics-port", str(port), "--registry", str(registry), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )  # fmt: skip
-
-
 def _sample(port: int, prefix: str) -> float:
     return next((v for k, v in _metrics(port).items() if k.startswith(prefix)), 0.0)
 
@@ -163,10 +151,10 @@ def _assigned(port: int) -> float:
 
 def test_two_processes_share_the_partitions(kafka: KafkaSettings, small_registry: Path) -> None:
     ports = [free_port(), free_port()]
-    first = _start_consumer(kafka, small_registry, "sharing", ports[0])
+    first = start_consumer(kafka, small_registry, "sharing", ports[0])
     try:
         wait_for(lambda: _assigned(ports[0]) == 6, 60, "the first member to own all partitions")
-        second = _start_consumer(kafka, small_registry, "sharing", ports[1])
+        second = start_consumer(kafka, small_registry, "sharing", ports[1])
         try:
             split = lambda: _assigned(ports[0]) + _assigned(ports[1]) == 6 and _assigned(ports[1])  # noqa: E731
             wait_for(split, 90, "the partitions to be split")
@@ -202,14 +190,14 @@ def test_scaling_out_moves_only_the_partitions_that_change_owner(
     ticking = threading.Thread(
         target=lambda: sent.append(run_producer(kafka, steady, stop).sent), daemon=True
     )
-    first = _start_consumer(kafka, small_registry, "scaling", ports[0])
+    first = start_consumer(kafka, small_registry, "scaling", ports[0])
     output = ""
     try:
         wait_for(lambda: _assigned(ports[0]) == 6, 60, "the first member to own all partitions")
         ticking.start()
         wait_for(lambda: _sample(ports[0], PREDICTIONS) >= 300, 30, "predictions")
         joined_ms = time.time() * 1000
-        second = _start_consumer(kafka, small_registry, "scaling", ports[1])
+        second = start_consumer(kafka, small_registry, "scaling", ports[1])
         try:
             wait_for(lambda: _sample(ports[1], PREDICTIONS) > 0, 90, "the second member to predict")
             split_ms = time.time() * 1000
@@ -241,7 +229,7 @@ def test_a_broker_paused_for_20_s_loses_no_tick(small_registry: Path) -> None:
         assert broker.pid is not None
         kafka = fresh_topics(broker.bootstrap, "pause")
         port = free_port()
-        consumer = _start_consumer(kafka, small_registry, "pause", port)
+        consumer = start_consumer(kafka, small_registry, "pause", port)
         env = {**os.environ, "VOLSTREAM_KAFKA_TICKS_TOPIC": kafka.ticks_topic}
         producer = subprocess.Popen(
             [sys.executable, "-m", "volstream", "produce", "--bootstrap", kafka.bootstrap,
@@ -279,7 +267,7 @@ def test_a_broker_paused_for_20_s_loses_no_tick(small_registry: Path) -> None:
 def test_kill_9_then_restart_loses_no_tick(kafka: KafkaSettings, small_registry: Path) -> None:
     produce_synthetic(kafka, 30_000, symbols="20")
     port = free_port()
-    process = _start_consumer(kafka, small_registry, "crash", port, "--batch-size", "500")
+    process = start_consumer(kafka, small_registry, "crash", port, "--batch-size", "500")
     try:
         wait_for(lambda: _sample(port, "volstream_consumer_predictions_total") >= 5000, 60,
               "some predictions")  # fmt: skip

@@ -28,7 +28,7 @@ from volstream.testing.memory import MemorySource, PredictionSink, publish_ticks
 from volstream.testing.metrics import MetricsReader, sample
 from volstream.testing.models import ConstantPredictor, train_tiny_model
 from volstream.testing.nvml import FakeNvml
-from volstream.testing.processes import http_status, stop_process, wait_for
+from volstream.testing.processes import http_status, start_consumer, stop_process, wait_for
 from volstream.testing.programs import program
 from volstream.testing.stages import consume_to_end, produce_synthetic
 
@@ -50,6 +50,7 @@ __all__ = [
     "publish_ticks",
     "read_all",
     "sample",
+    "start_consumer",
     "stop_process",
     "synthetic_ticks",
     "train_tiny_model",

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
-__all__ = ["http_status", "stop_process", "wait_for"]
+from volstream.settings import KafkaSettings
+
+__all__ = ["http_status", "start_consumer", "stop_process", "wait_for"]
 
 POLL_SECONDS = 0.3
 STOP_TIMEOUT_SECONDS = 10.0
@@ -47,3 +52,19 @@ def http_status(url: str) -> int:
         return e.code
     except OSError:
         return 0
+
+
+def start_consumer(
+    kafka: KafkaSettings, registry: Path, group: str, metrics_port: int, *options: str,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[str]:  # fmt: skip
+    """``volstream consume`` on ``kafka``'s topics as a child process, its output piped."""
+    environment = {**os.environ, "VOLSTREAM_KAFKA_TICKS_TOPIC": kafka.ticks_topic,
+                   "VOLSTREAM_KAFKA_PREDICTIONS_TOPIC": kafka.predictions_topic,
+                   "VOLSTREAM_KAFKA_DLQ_TOPIC": kafka.dlq_topic, **(env or {})}  # fmt: skip
+    return subprocess.Popen(  # noqa: S603 - our own command
+        [sys.executable, "-m", "volstream", "consume", "--bootstrap", kafka.bootstrap,
+         "--group", group, "--metrics-port", str(metrics_port), "--registry", str(registry),
+         *options],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment,
+    )  # fmt: skip
