@@ -110,6 +110,7 @@ class StreamConsumer(PartitionOwner):
         self.consumed = self.predicted = self.rejected = 0  # settled: acknowledged and committed
         self.taken = 0  # handed out by consume(), settled or not
         self._positions_at_refresh: dict[int, int] = {}
+        self._reached: dict[int, int] = {}  # partition -> position when this member last had it
         self._in_flight: _InFlight | None = None
         self._keys = SymbolKeys()
         self.first_batch_at: float | None = None  # perf_counter of the first poll that had data
@@ -354,6 +355,11 @@ class StreamConsumer(PartitionOwner):
             high = int(self.consumer.get_watermark_offsets(tp, cached=True)[1])
             if high >= 0:
                 return high
+        return self._log_end(partition)
+
+    def _log_end(self, partition: int) -> int:
+        """The partition's high watermark, asked of the broker."""
+        tp = TopicPartition(self.topic, partition)
         return int(self.reader.get_watermark_offsets(tp, timeout=self.kafka.timeout_seconds)[1])
 
     def _log_status(self) -> None:
@@ -371,6 +377,7 @@ class StreamConsumer(PartitionOwner):
             tp.partition: (tp.offset if tp.offset != OFFSET_INVALID else -1)
             for tp in consumer.committed(partitions, timeout=self.kafka.timeout_seconds)
         }
+        committed.update(self._start_lost_logs_over(committed))
         for p, offset in committed.items():
             engine = FeatureEngine(symbols=FIRST_SYMBOLS)
             if self.settings.rebuild and offset > 0:
@@ -381,6 +388,26 @@ class StreamConsumer(PartitionOwner):
         self.metrics.assigned.labels(self.settings.group).set(len(self.engines))
         log.info("assigned partitions %s", sorted(committed))
 
+    def _start_lost_logs_over(self, committed: dict[int, int]) -> dict[int, int]:
+        """Partitions the broker lost (restarted empty): the group's offset is gone though this
+        member had processed some, or the log ends before the offset the group reached. They
+        start from the new log's start, as a new group does (-1: nothing to rebuild)."""
+        lost: dict[int, str] = {}
+        for p, offset in committed.items():
+            before = self._reached.get(p, -1)
+            reached = max(offset, before)
+            if reached <= 0:
+                continue
+            if offset < 0 < before:
+                lost[p] = f"partition {p}: no committed offset, reached {reached}"
+            elif (end := self._log_end(p)) < reached:
+                lost[p] = f"partition {p}: reached {reached}, log end {end}"
+        if lost:
+            log.warning("partitions %s of %s: the broker lost this group's offsets or the records "
+                        "behind them (restarted empty?); reading each from the start of its log "
+                        "(%s)", sorted(lost), self.topic, lost[min(lost)])  # fmt: skip
+        return dict.fromkeys(lost, -1)
+
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = [tp.partition for tp in partitions]
         self.settle()
@@ -390,6 +417,9 @@ class StreamConsumer(PartitionOwner):
         log.info("revoked partitions %s", sorted(revoked))
 
     def _drop(self, partitions: list[int]) -> None:
+        with self.tracker.lock:
+            self._reached.update({p: s.position for p, s in self.tracker.partitions.items()
+                                  if p in partitions})  # fmt: skip
         for p in partitions:
             self.engines.pop(p, None)
             self.at_end.discard(p)

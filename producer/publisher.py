@@ -10,7 +10,7 @@ from confluent_kafka import KafkaError, KafkaException, Message
 
 from volstream.errors import BrokerError
 from volstream.kafka.clients import LIBRDKAFKA, KafkaClients
-from volstream.kafka.outbox import SymbolKeys, produce_all
+from volstream.kafka.outbox import Sender, SymbolKeys
 from volstream.producer.metrics import ProducerMetrics
 from volstream.settings import KafkaSettings
 from volstream.ticks import TickBatch, encode_ticks
@@ -44,13 +44,13 @@ class TickPublisher:
         self._queued = 0
         self._in_flight: deque[tuple[int, float, int]] = deque()  # (queued after, at, size)
         self._keys = SymbolKeys()
-        self._producer = clients.producer(kafka, self._on_failure, watch=True)  # polled always
+        self._sender = Sender(kafka, self._on_failure, clients)
         self._check_topic(kafka.timeout_seconds)
 
     def _check_topic(self, timeout: float) -> None:
         """Fail at start-up if the topic is missing; it also primes the partition metadata."""
         try:
-            topic = self._producer.list_topics(self.topic, timeout=timeout).topics[self.topic]
+            topic = self._sender.client.list_topics(self.topic, timeout=timeout).topics[self.topic]
         except KafkaException as e:
             msg = f"cannot read metadata of topic {self.topic}: {e}"
             raise BrokerError(msg) from e
@@ -67,19 +67,19 @@ class TickPublisher:
         values = encode_ticks(batch.to_ticks())
         keys = self._keys.of(batch.symbol)
         timestamps = batch.event_time_ms.tolist()
-        produce_all(self._producer, self.topic, values, keys, timestamps, serve=self.poll)
+        self._sender.send_many(self.topic, values, keys, timestamps, serve=self.poll)
         self._queued += len(batch)
         self._in_flight.append((self._queued, time.monotonic(), len(batch)))
         self.poll(0)
 
     def poll(self, timeout: float) -> None:
         """Serve failure reports and account for what the broker acknowledged."""
-        self._producer.poll(timeout)
+        self._sender.poll(timeout)
         self._record_acks()
 
     def flush(self, timeout: float) -> int:
         """Wait up to ``timeout`` s for outstanding ticks; returns how many are still unsent."""
-        left = int(self._producer.flush(timeout))
+        left = self._sender.flush(timeout)
         self._record_acks()
         if left:
             self.failed += left
@@ -88,7 +88,7 @@ class TickPublisher:
 
     def close(self) -> None:
         """Release the client and its connections (flush first)."""
-        self._producer.close()
+        self._sender.close()
 
     def _on_failure(self, error: KafkaError, message: Message) -> None:
         self.failed += 1
@@ -97,7 +97,7 @@ class TickPublisher:
             log.error("the broker did not take a tick: %s", error.str())
 
     def _record_acks(self) -> None:
-        finished = self._queued - len(self._producer)  # left the client: acked or failed
+        finished = self._queued - len(self._sender)  # acked or failed
         acked = max(finished - self.failed, self.acked)
         if acked > self.acked:
             self._metrics.ticks.labels(self.topic).inc(acked - self.acked)

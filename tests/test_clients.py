@@ -14,7 +14,7 @@ TUNED = {"bootstrap": "127.0.0.1:1", "linger_ms": 100, "fetch_wait_ms": 50}  # a
 
 
 def start_and_close(kafka: KafkaSettings) -> None:
-    producer = make_producer(kafka, lambda error, message: None, watch=True)
+    producer = make_producer(kafka, lambda error, message: None, on_stats=lambda text: None)
     consumer, reader = make_consumer(kafka, "g"), make_reader(kafka, "test")
     admin = make_admin(kafka)
     for client in (producer, consumer, reader, admin):

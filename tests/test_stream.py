@@ -25,12 +25,14 @@ from volstream.ticks import TickBatch
 KAFKA = KafkaSettings.model_validate({"bootstrap": "fake:9092", "ticks_partitions": 4})
 
 
-def consumer_on(broker: FakeBroker, registry: Path, **fields: object) -> StreamConsumer:
+def consumer_on(
+    broker: FakeBroker, registry: Path, kafka: KafkaSettings = KAFKA, **fields: object
+) -> StreamConsumer:
     settings = ConsumerSettings.model_validate(
         {"metrics_port": 0, "stop_at_end": True, "batch_size": 100, **fields}
     )
     model = ModelSettings.model_validate({"registry": registry})
-    worker = build(KAFKA, settings, model, CollectorRegistry(), clients=broker.clients())
+    worker = build(kafka, settings, model, CollectorRegistry(), clients=broker.clients())
     assert worker is not None
     return worker
 
@@ -69,7 +71,9 @@ def test_every_tick_is_predicted_once_and_committed(
 def test_nothing_is_committed_before_its_predictions_are_acknowledged(
     broker: FakeBroker, small_registry: Path
 ) -> None:
-    worker = consumer_on(broker, small_registry)
+    worker = consumer_on(
+        broker, small_registry, KAFKA.model_copy(update={"ack_timeout_seconds": 1})
+    )
     broker.producers[0].hold = True  # the broker takes nothing
     with pytest.raises(BrokerError, match="not acknowledged"):
         worker.run(threading.Event())
@@ -119,3 +123,23 @@ def test_rebuild_restores_the_rolling_windows_before_the_committed_offset() -> N
     rest = TickBatch.from_ticks(ticks[committed_offset:])
     # equal but for the rounding of running sums that started at different ticks
     np.testing.assert_allclose(rebuilt.update(rest), whole.update(rest), rtol=1e-9, atol=1e-12)
+
+
+def test_a_log_that_ends_before_the_committed_offsets_is_read_from_its_start(
+    broker: FakeBroker, small_registry: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broker that lost its records (restarted empty) while the group's offsets were kept:
+    the new log is read from its start, and one line says why."""
+    first = consumer_on(broker, small_registry)
+    first.run(threading.Event())
+    first.close()
+    broker.topics[KAFKA.ticks_topic] = [[] for _ in range(KAFKA.ticks_partitions)]
+    publish_ticks(broker, KAFKA.ticks_topic, synthetic_ticks(100, symbols=8))
+    second = consumer_on(broker, small_registry)
+    second.run(threading.Event())
+    second.close()
+    assert second.consumed == 100
+    assert committed(broker) == ends(broker, KAFKA.ticks_topic)
+    said = [r.getMessage() for r in caplog.records if "the broker lost" in r.getMessage()]
+    assert len(said) == 1, said
+    assert "partitions [0, 1, 2, 3] of ticks" in said[0] and "log end" in said[0]

@@ -113,6 +113,11 @@ class KafkaSettings(BaseSettings):
         1, ge=1, le=32, description="Replicas of each topic volstream creates."
     )
     timeout_seconds: float = Field(10.0, gt=0, description="How long to wait for the broker.")
+    ack_timeout_seconds: float = Field(
+        30.0, gt=0, le=3600,
+        description="How long the consumer and the evaluator wait for the broker to acknowledge "
+        "a batch's records before they stop with an error.",
+    )  # fmt: skip
     linger_ms: int = Field(
         20, ge=0, le=60_000,
         description="Producers: how long a batch waits to fill (librdkafka linger.ms).",

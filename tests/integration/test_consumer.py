@@ -22,6 +22,7 @@ from tests.integration.test_api import get, start_api
 from volstream.consumer.main import build
 from volstream.feature_engine import FeatureEngine
 from volstream.features import FEATURE_NAMES
+from volstream.kafka.admin import ensure_topics
 from volstream.kafka.embedded import EmbeddedBroker, free_port
 from volstream.predictions import decode_prediction
 from volstream.producer.main import run as run_producer
@@ -262,6 +263,59 @@ def test_a_broker_paused_for_20_s_loses_no_tick(small_registry: Path) -> None:
         for said in (output, produced, served):  # one line when the broker stalled, one when back
             assert said.count("has answered nothing for") == 1, said
             assert said.count("answers again after") == 1, said
+
+
+def test_a_broker_restarted_empty_is_ridden_out(small_registry: Path) -> None:
+    """The embedded broker keeps nothing: killed and started again it knows no topic, group or
+    producer id. Its topics are created again (as `volstream broker` does at every start), and
+    the producer, the consumer and the API resume on their own, each saying so in one line."""
+    port = free_port()
+    broker = EmbeddedBroker(BrokerSettings(port=port))
+    broker.start()
+    kafka = fresh_topics(broker.bootstrap, "empty")
+    metrics_port, api_port = free_port(), free_port()
+    consumer = start_consumer(kafka, small_registry, "empty", metrics_port)
+    env = {**os.environ, "VOLSTREAM_KAFKA_TICKS_TOPIC": kafka.ticks_topic}
+    producer = subprocess.Popen(
+        [sys.executable, "-m", "volstream", "produce", "--bootstrap", kafka.bootstrap,
+         "--rate", "1000", "--count", "40000", "--symbols", "30", "--metrics-port", "0",
+         "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    api = start_api(kafka, small_registry, api_port)
+    symbol = f"/predict/{synthetic_symbols(30)[0]}"
+    try:
+        wait_for(lambda: _sample(metrics_port, PREDICTIONS) >= 10_000, 60, "predictions")
+        assert broker.pid is not None
+        os.kill(broker.pid, signal.SIGKILL)
+        broker.stop()
+        restarted_ms = time.time() * 1000
+        broker.start()
+        ensure_topics(kafka)
+        produced, _ = producer.communicate(timeout=120)
+        ticks = read_all(kafka, kafka.ticks_topic, 20_000)
+        assert len(ticks) > 20_000, "the producer went on, into the new log"
+
+        def predicted() -> set[tuple[int, int]]:
+            documents = map(decode_prediction, (m.value() for m in read_all(
+                kafka, kafka.predictions_topic, len(ticks), timeout=5)))  # fmt: skip
+            return {(d.source_partition, d.source_offset) for d in documents}
+
+        new_log = {(m.partition(), m.offset()) for m in ticks}
+        wait_for(lambda: new_log <= predicted(), 90, "a prediction of every tick of the new log")
+        wait_for(lambda: get(api_port, symbol)[0] == 200
+                 and get(api_port, symbol)[1]["features_event_time_ms"] > restarted_ms,
+                 60, "the API to serve predictions of the new log")  # fmt: skip
+        assert consumer.poll() is None and api.poll() is None, "no restart"
+    finally:
+        producer.kill()
+        output, served = stop_process(consumer), stop_process(api)
+        broker.stop()
+    assert "sent=40000 failed=0" in produced, produced
+    for said in (produced, output):  # each client of the old broker was replaced, once
+        assert said.count("failed for good") == 1, said
+    assert output.count("the broker lost this group's offsets") == 1, output
+    assert "Traceback" not in served
 
 
 def test_kill_9_then_restart_loses_no_tick(kafka: KafkaSettings, small_registry: Path) -> None:

@@ -46,6 +46,10 @@ _QUIET.propagate = False
 PRODUCER_REQUIRED: Final[dict[str, Any]] = {
     "enable.idempotence": True,  # retries never duplicate or reorder a partition's records
     "delivery.report.only.error": True,  # successes are counted per batch, not per record
+    # volstream creates its topics with their partition counts (outcomes must match
+    # predictions): a record never makes one with the broker's default count. Such a record
+    # waits for its topic instead (after an empty restart, until the topics are created).
+    "allow.auto.create.topics": False,
 }
 PRODUCER_DEFAULTS: Final[dict[str, Any]] = {
     "batch.size": 1_000_000,
@@ -68,6 +72,7 @@ CONSUMER_DEFAULTS: Final[dict[str, Any]] = {
 }
 
 FailureCallback = Callable[[KafkaError, Message], None]
+StatsCallback = Callable[[str], None]
 
 
 def _on_client_error(error: KafkaError) -> None:
@@ -81,18 +86,19 @@ _WATCHED: Final[dict[str, Any]] = {"statistics.interval.ms": STATS_INTERVAL_MS}
 
 
 def make_producer(
-    kafka: KafkaSettings, on_failure: FailureCallback, *, watch: bool = False
+    kafka: KafkaSettings, on_failure: FailureCallback, *, on_stats: StatsCallback | None = None
 ) -> Producer:
-    """A producer that reports only failed deliveries, to ``on_failure``; ``watch``: it feeds
-    the broker watch (a producer polled all the time)."""
+    """A producer that reports only failed deliveries, to ``on_failure``, and its statistics
+    once a second to ``on_stats`` (for a producer polled all the time; it feeds the broker
+    watch)."""
     return Producer(
         kafka.client_config(
-            {**PRODUCER_DEFAULTS, "linger.ms": kafka.linger_ms, **(_WATCHED if watch else {})},
+            {**PRODUCER_DEFAULTS, "linger.ms": kafka.linger_ms, **(_WATCHED if on_stats else {})},
             **PRODUCER_REQUIRED,
             on_delivery=on_failure,
             logger=LIBRDKAFKA_LOG,
             error_cb=_on_client_error,
-            **({"stats_cb": BROKER_WATCH.on_stats} if watch else {}),
+            **({"stats_cb": on_stats} if on_stats else {}),
         )
     )
 
@@ -163,7 +169,11 @@ class ConsumerFactory(Protocol):
 
 class ProducerFactory(Protocol):
     def __call__(
-        self, kafka: KafkaSettings, on_failure: FailureCallback, *, watch: bool = False
+        self,
+        kafka: KafkaSettings,
+        on_failure: FailureCallback,
+        *,
+        on_stats: StatsCallback | None = None,
     ) -> Producer: ...
 
 

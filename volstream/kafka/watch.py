@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from typing import Final
+from typing import Any, Final
 
 __all__ = ["BROKER_WATCH", "STATS_INTERVAL_MS", "BrokerWatch"]
 
@@ -35,7 +35,10 @@ class BrokerWatch:
 
     def on_stats(self, text: str) -> None:
         """librdkafka's ``stats_cb``."""
-        stats = json.loads(text)
+        self.read_stats(json.loads(text))
+
+    def read_stats(self, stats: dict[str, Any]) -> None:
+        """One client's statistics, parsed."""
         # librdkafka's own clock, in µs: reports served late (a poll that waited) keep their time
         now = stats["ts"] / 1e6
         for broker in stats.get("brokers", {}).values():

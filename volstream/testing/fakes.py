@@ -27,6 +27,7 @@ from confluent_kafka import (
     TIMESTAMP_CREATE_TIME,
     Consumer,
     KafkaError,
+    KafkaException,
     Producer,
     TopicPartition,
 )
@@ -142,9 +143,14 @@ class FakeBroker:
         return cast(Consumer, FakeConsumer(self, f"reader-{purpose}", {}))
 
     def _producer(
-        self, kafka: KafkaSettings, on_failure: FailureCallback, *, watch: bool = False
+        self,
+        kafka: KafkaSettings,
+        on_failure: FailureCallback,
+        *,
+        on_stats: Callable[[str], None] | None = None,
     ) -> Producer:
         producer = FakeProducer(self, on_failure, self.producer_capacity)
+        producer.on_stats = on_stats
         self.producers.append(producer)
         return cast(Producer, producer)
 
@@ -154,6 +160,9 @@ class FakeProducer:
 
     ``hold`` keeps them queued (a slow broker); ``refuse(n, code)`` makes the next
     ``n`` deliveries fail with ``code``, reported to ``on_failure`` as librdkafka does.
+    ``fail_after(n)``: the client fails for good after queuing ``n`` more records (as
+    an idempotent producer does on a broker restarted empty): ``produce`` raises a
+    fatal error, and what it held is handed back, purged, in its reports.
     """
 
     def __init__(
@@ -167,6 +176,11 @@ class FakeProducer:
         self._on_failure = on_failure
         self._queue: list[tuple[str, bytes | None, bytes | None, int, Headers, int]] = []
         self._refusals: list[int] = []
+        self._until_fatal: int | None = None
+        self.on_stats: Callable[[str], None] | None = None  # a test reports statistics to it
+
+    def fail_after(self, records: int) -> None:
+        self._until_fatal = records
 
     def produce(
         self,
@@ -182,18 +196,24 @@ class FakeProducer:
         if topic not in self.broker.topics:
             msg = f"unknown topic {topic}"
             raise KeyError(msg)
+        if self._until_fatal == 0:
+            raise KafkaException(KafkaError(KafkaError._FATAL, "fatal error", fatal=True))  # noqa: SLF001
         if len(self._queue) >= self.capacity:
             self.full_errors += 1
             msg = "Local: Queue full"
             raise BufferError(msg)
         self._queue.append((topic, value, key, timestamp, headers, partition))
         self.produced += 1
+        if self._until_fatal is not None:
+            self._until_fatal -= 1
 
     def refuse(self, count: int, code: int = KafkaError.MSG_SIZE_TOO_LARGE) -> None:
         self._refusals.extend([code] * count)
 
     def poll(self, timeout: float | None = None) -> int:
         """Deliver everything queued (nothing while held); returns how many were delivered."""
+        if self._until_fatal == 0:
+            self.purge()
         if self.hold:
             return 0
         queued, self._queue = self._queue, []
@@ -207,9 +227,20 @@ class FakeProducer:
             self.broker.append(topic, value, key, timestamp, headers, partition)
         return len(queued)
 
+    def purge(self) -> None:
+        """Hand back every queued record in a report, as librdkafka's purge does."""
+        queued, self._queue = self._queue, []
+        for topic, value, key, timestamp, headers, partition in queued:
+            message = FakeMessage(topic, partition, -1, value, key, timestamp, headers)
+            if self._on_failure is not None:
+                self._on_failure(KafkaError(KafkaError._PURGE_QUEUE), cast(Any, message))  # noqa: SLF001
+
     def flush(self, timeout: float | None = None) -> int:
-        """Deliver everything queued; returns how many records are left (all, while held)."""
+        """Deliver everything queued; returns how many records are left (all, while held,
+        after waiting ``timeout`` s as librdkafka does)."""
         self.poll()
+        if self._queue and timeout:
+            time.sleep(timeout)
         return len(self._queue)
 
     def __len__(self) -> int:
@@ -271,7 +302,8 @@ class FakeConsumer:
             offset = {OFFSET_BEGINNING: 0, OFFSET_END: end, OFFSET_INVALID: 0}.get(
                 tp.offset, tp.offset
             )
-            self.positions[(tp.topic, tp.partition)] = offset
+            # past the end: out of range, reset as auto.offset.reset=earliest does
+            self.positions[(tp.topic, tp.partition)] = offset if offset <= end else 0
 
     def unassign(self) -> None:
         self.positions.clear()
