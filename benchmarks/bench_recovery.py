@@ -15,14 +15,19 @@ Ticks flow at 1,000/s (30 symbols, 6 partitions) from a producer thread while
    that stayed with the first.
 3. Start: from launching `volstream consume` to its first poll (the line it logs right
    before it), the model already in the registry; median of 5.
+4. Broker restarted empty (``--part empty-broker``): once the consumer predicts, the
+   broker is killed and started again on its own port, and its topics created, as
+   `volstream broker` does. Measured from its return: the first prediction of a tick of
+   the new log, and every partition predicting; and the new log's ticks left without one.
 
-    .venv/bin/python -m benchmarks.bench_recovery [--runs 3]
+    .venv/bin/python -m benchmarks.bench_recovery [--runs 3] [--part all|empty-broker]
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import signal
 import statistics
@@ -41,6 +46,7 @@ from rich.console import Console
 from rich.progress import track
 
 from benchmarks.common import row
+from volstream.kafka.admin import ensure_topics
 from volstream.kafka.embedded import EmbeddedBroker, free_port
 from volstream.predictions import Prediction, decode_prediction
 from volstream.producer.main import run as produce
@@ -68,6 +74,13 @@ class Restart:
     all_ms: float  # kill to every partition predicting again
     fresh_p99_ms: float
     lost: int
+
+
+@dataclass
+class EmptyBroker:
+    first_ms: float  # the broker back (topics created) to the first prediction of the new log
+    all_ms: float  # ... to every partition predicting
+    unpredicted: int  # ticks of the new log without a prediction
 
 
 @dataclass
@@ -165,6 +178,36 @@ def scale_out_run(bootstrap: str, registry: Path) -> ScaleOut:
     )
 
 
+def empty_broker_run(registry: Path) -> EmptyBroker:
+    broker = EmbeddedBroker(BrokerSettings(port=free_port()))
+    broker.start()
+    try:
+        kafka, port = fresh_topics(broker.bootstrap, "empty"), free_port()
+        with ticking(kafka):
+            consumer = start_consumer(kafka, registry, "empty", port)
+            wait_for(lambda: predicted(port) >= 3 * RATE, 90, "predictions")
+            os.kill(broker.pid or 0, signal.SIGKILL)
+            broker.stop()
+            broker.start()
+            ensure_topics(kafka)
+            back_ms = time.time() * 1000
+            time.sleep(HOLE_SECONDS + 10)
+        stop_process(consumer)
+        last = start_consumer(kafka, registry, "empty", free_port(), "--stop-at-end")
+        last.wait(120)  # what the first had not reached when the ticks stopped
+        ticks = {(m.partition(), m.offset()) for m in read_all(kafka, kafka.ticks_topic, 10**9,
+                                                                timeout=5)}  # fmt: skip
+        documents = [
+            d for d in all_predictions(kafka, len(ticks)) if d.processed_time_ms > back_ms
+        ]  # not what the old client sent again
+        starts = [min(d.processed_time_ms for d in documents if d.source_partition == p)
+                  for p in range(PARTITIONS)]  # fmt: skip
+        seen = {(d.source_partition, d.source_offset) for d in documents}
+        return EmptyBroker(min(starts) - back_ms, max(starts) - back_ms, len(ticks - seen))
+    finally:
+        broker.stop()
+
+
 def first_poll_seconds(kafka: KafkaSettings, registry: Path) -> float:
     """From launching ``volstream consume`` to the line it logs right before its first poll."""
     started = time.time()
@@ -189,13 +232,28 @@ def seconds(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--part", choices=["all", "empty-broker"], default="all",
+                        help="what to measure (default: all)")  # fmt: skip
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     registry = Path(tempfile.mkdtemp(prefix="bench-models-"))
     train_tiny_model(registry)
+    if args.part == "all":
+        restarts_and_scale_out(registry, args.runs)
+    empties = [empty_broker_run(registry) for _ in track(range(args.runs),
+               description="empty broker runs", console=Console(stderr=True))]  # fmt: skip
+    print(row("broker restarted empty", "back → first prediction of the new log",
+              "back → every partition", "new-log ticks without a prediction"))  # fmt: skip
+    print(row("---", "---:", "---:", "---:"))
+    print(row("embedded broker", seconds([e.first_ms for e in empties]),
+              seconds([e.all_ms for e in empties]),
+              sum(e.unpredicted for e in empties)))  # fmt: skip
+
+
+def restarts_and_scale_out(registry: Path, runs: int) -> None:
     restarts: dict[str, list[Restart]] = {"dynamic": [], "static": []}
     scale_outs: list[ScaleOut] = []
-    jobs = ["dynamic", "static", "scale out"] * args.runs  # taking turns: noise hits all alike
+    jobs = ["dynamic", "static", "scale out"] * runs  # taking turns: noise hits all alike
     with EmbeddedBroker(BrokerSettings(port=free_port())) as broker:
         kafka = fresh_topics(broker.bootstrap, "start")
         starts = [first_poll_seconds(kafka, registry) * 1000 for _ in range(5)]
@@ -208,10 +266,11 @@ def main() -> None:
     print(row("membership", "kill → first new prediction", "kill → every partition",
               "freshness p99, ticks of the 20 s after the kill", "ticks lost"))  # fmt: skip
     print(row("---", "---:", "---:", "---:", "---:"))
-    for membership, runs in restarts.items():
-        print(row(membership, seconds([r.first_ms for r in runs]),
-                  seconds([r.all_ms for r in runs]), seconds([r.fresh_p99_ms for r in runs]),
-                  sum(r.lost for r in runs)))  # fmt: skip
+    for membership, measured in restarts.items():
+        print(row(membership, seconds([r.first_ms for r in measured]),
+                  seconds([r.all_ms for r in measured]),
+                  seconds([r.fresh_p99_ms for r in measured]),
+                  sum(r.lost for r in measured)))  # fmt: skip
     print()
     print(row("scale out", "second consumer's start → moved partitions predicting",
               "longest pause, a moved partition",
@@ -220,6 +279,7 @@ def main() -> None:
     print(row("1 → 2 consumers", seconds([s.join_ms for s in scale_outs]),
               seconds([s.moved_pause_ms for s in scale_outs]),
               seconds([s.kept_pause_ms for s in scale_outs])))  # fmt: skip
+    print()
 
 
 if __name__ == "__main__":
