@@ -355,11 +355,6 @@ class StreamConsumer(PartitionOwner):
             high = int(self.consumer.get_watermark_offsets(tp, cached=True)[1])
             if high >= 0:
                 return high
-        return self._log_end(partition)
-
-    def _log_end(self, partition: int) -> int:
-        """The partition's high watermark, asked of the broker."""
-        tp = TopicPartition(self.topic, partition)
         return int(self.reader.get_watermark_offsets(tp, timeout=self.kafka.timeout_seconds)[1])
 
     def _log_status(self) -> None:
@@ -377,7 +372,7 @@ class StreamConsumer(PartitionOwner):
             tp.partition: (tp.offset if tp.offset != OFFSET_INVALID else -1)
             for tp in consumer.committed(partitions, timeout=self.kafka.timeout_seconds)
         }
-        committed.update(self._start_lost_logs_over(committed))
+        committed.update(self._start_lost_partitions_over(committed))
         for p, offset in committed.items():
             engine = FeatureEngine(symbols=FIRST_SYMBOLS)
             if self.settings.rebuild and offset > 0:
@@ -388,24 +383,18 @@ class StreamConsumer(PartitionOwner):
         self.metrics.assigned.labels(self.settings.group).set(len(self.engines))
         log.info("assigned partitions %s", sorted(committed))
 
-    def _start_lost_logs_over(self, committed: dict[int, int]) -> dict[int, int]:
-        """Partitions the broker lost (restarted empty): the group's offset is gone though this
-        member had processed some, or the log ends before the offset the group reached. They
-        start from the new log's start, as a new group does (-1: nothing to rebuild)."""
-        lost: dict[int, str] = {}
-        for p, offset in committed.items():
-            before = self._reached.get(p, -1)
-            reached = max(offset, before)
-            if reached <= 0:
-                continue
-            if offset < 0 < before:
-                lost[p] = f"partition {p}: no committed offset, reached {reached}"
-            elif (end := self._log_end(p)) < reached:
-                lost[p] = f"partition {p}: reached {reached}, log end {end}"
+    def _start_lost_partitions_over(self, committed: dict[int, int]) -> dict[int, int]:
+        """Partitions whose committed offset is gone though this member had processed them: the
+        broker lost the group (restarted empty). They start from the log's start, as a new
+        group does (auto.offset.reset); -1: nothing to rebuild. (Offsets kept but beyond a
+        re-created log end need nothing: the rebuild finds no record before them, and the
+        client resets to the start. High watermarks cannot tell: Tansu's are per batch.)"""
+        lost = sorted(p for p, offset in committed.items() if offset < 0 < self._reached.get(p, -1))
         if lost:
-            log.warning("partitions %s of %s: the broker lost this group's offsets or the records "
-                        "behind them (restarted empty?); reading each from the start of its log "
-                        "(%s)", sorted(lost), self.topic, lost[min(lost)])  # fmt: skip
+            log.warning("partitions %s of %s: the broker lost this group's offsets (restarted "
+                        "empty?); reading each from the start of its log, though this consumer "
+                        "had reached offset %d of partition %d", lost, self.topic,
+                        self._reached[lost[0]], lost[0])  # fmt: skip
         return dict.fromkeys(lost, -1)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

@@ -276,6 +276,7 @@ class FakeConsumer:
         self.handed_out = 0  # records consume() returned, partition-EOF events not counted
         self._commits: list[list[TopicPartition]] = []  # answers on_commit has not been given
         self._at_end: set[tuple[str, int]] = set()
+        self._to_lose: tuple[int, Callable[[], None]] | None = None
 
     # Group membership ------------------------------------------------------------------------
 
@@ -296,14 +297,18 @@ class FakeConsumer:
         self._to_revoke.extend((topic, p) for p in partitions)
         self._revoke_after = after
 
+    def lose(self, after: int, meanwhile: Callable[[], None]) -> None:
+        """Once ``after`` records were handed out: call ``on_lost`` with every partition (the
+        session expired), run ``meanwhile`` (a test's broker restart), and assign again."""
+        self._to_lose = (after, meanwhile)
+
     def assign(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             end = len(self.broker.topics[tp.topic][tp.partition])
             offset = {OFFSET_BEGINNING: 0, OFFSET_END: end, OFFSET_INVALID: 0}.get(
                 tp.offset, tp.offset
             )
-            # past the end: out of range, reset as auto.offset.reset=earliest does
-            self.positions[(tp.topic, tp.partition)] = offset if offset <= end else 0
+            self.positions[(tp.topic, tp.partition)] = offset
 
     def unassign(self) -> None:
         self.positions.clear()
@@ -359,6 +364,14 @@ class FakeConsumer:
                 self._callbacks["revoke"](self, revoked)  # type: ignore[misc]
             for tp in revoked:
                 self.positions.pop((tp.topic, tp.partition), None)
+        if self._to_lose and self.handed_out >= self._to_lose[0]:
+            meanwhile, self._to_lose = self._to_lose[1], None
+            lost = [TopicPartition(t, p) for t, p in self.positions]
+            self.positions.clear()
+            if self._callbacks.get("lost"):
+                self._callbacks["lost"](self, lost)  # type: ignore[misc]
+            meanwhile()
+            self._to_assign = True
         if self._to_assign:
             self._to_assign = False
             partitions = [
