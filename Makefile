@@ -45,7 +45,7 @@ format: $(DEV_STAMP)
 schemas: $(STAMP)  ## regenerate the JSON Schema files from the contract structs
 	$(BIN)/python -m volstream.schemas
 
-dashboards: $(STAMP)  ## regenerate docker/grafana/dashboards from volstream/dashboards/
+dashboards: $(DEV_STAMP)  ## regenerate docker/grafana/dashboards from volstream/dashboards/
 	$(BIN)/python -m volstream.dashboards
 
 bench: $(DEV_STAMP)  ## run every benchmark (see docs/benchmarks.md)

@@ -42,7 +42,7 @@ def test_the_dashboard_is_well_formed(name: str) -> None:
     panels = board["panels"]
     assert board["uid"].startswith("volstream-") and board["title"]
     assert [p["id"] for p in panels] == list(range(1, len(panels) + 1))
-    variables = {v["name"] for v in board["templating"]["list"]}
+    variables = {v["name"] for v in board["templating"].get("list", [])}
     taken: set[tuple[int, int]] = set()
     for panel in panels:
         box = panel["gridPos"]

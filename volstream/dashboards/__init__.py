@@ -9,13 +9,12 @@ Pipeline, SLO, and Model & drift; docs/dashboards.md describes them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from volstream.dashboards.model import model
-from volstream.dashboards.panels import DATASOURCE, Panel
+from volstream.dashboards.panels import DATASOURCE
 from volstream.dashboards.pipeline import pipeline
 from volstream.dashboards.slo import SLOS, slo
 
@@ -23,7 +22,7 @@ __all__ = ["DASHBOARDS", "DATASOURCE", "SLOS", "path", "queries", "render", "wri
 
 DASHBOARD_DIR: Final = Path(__file__).resolve().parents[2] / "docker" / "grafana" / "dashboards"
 
-DASHBOARDS: Final[dict[str, Callable[[], Panel]]] = {
+DASHBOARDS: Final[dict[str, Callable[[], str]]] = {
     "pipeline": pipeline,
     "slo": slo,
     "model": model,
@@ -32,7 +31,7 @@ DASHBOARDS: Final[dict[str, Callable[[], Panel]]] = {
 
 def render(name: str) -> str:
     """The file text of dashboard ``name``."""
-    return json.dumps(DASHBOARDS[name](), indent=2, ensure_ascii=False) + "\n"
+    return DASHBOARDS[name]()
 
 
 def path(name: str) -> Path:
@@ -40,7 +39,7 @@ def path(name: str) -> Path:
     return DASHBOARD_DIR / f"{name}.json"
 
 
-def queries(dashboard_json: Panel) -> list[tuple[str, str]]:
+def queries(dashboard_json: dict[str, Any]) -> list[tuple[str, str]]:
     """(panel title, expression) of every query of a dashboard."""
     return [
         (panel["title"], query["expr"])

@@ -6,7 +6,6 @@ from typing import Final
 
 from volstream.dashboards.panels import (
     RATE,
-    Panel,
     bar_gauge,
     dashboard,
     heatmap,
@@ -26,7 +25,7 @@ MODEL: Final = "{{role}} {{model_version}} {{variant}}"
 SERVED: Final = 'role="served",window="1h"'
 
 
-def model() -> Panel:
+def model() -> str:
     """Predictions by version, live quality, drift per feature, API latency, errors."""
     sections = {
         "Predictions": [
@@ -134,4 +133,4 @@ def model() -> Panel:
                        "s"),
         ],
     }  # fmt: skip
-    return dashboard("volstream-model", "volstream / Model & drift", sections, [])
+    return dashboard("volstream-model", "volstream / Model & drift", sections)

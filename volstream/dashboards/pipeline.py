@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Final
 
 from volstream.dashboards.panels import (
-    DATASOURCE,
     RATE,
-    Panel,
     dashboard,
+    label_variable,
+    quantile,
     quantiles,
     rate,
     red_from,
@@ -25,7 +25,7 @@ LAG_STATES: Final = {0: ("ok", "green"), 1: ("warning", "yellow"), 2: ("stalled"
 PARTITION: Final = "{{topic}}/{{partition}}"
 
 
-def pipeline() -> Panel:
+def pipeline() -> str:
     """Ticks in and out, latency, stage times, batches, lag per partition, dead letters, GPU."""
     e2e = "volstream_consumer_end_to_end_latency_seconds"
     stage = "volstream_consumer_batch_stage_seconds"
@@ -48,7 +48,7 @@ def pipeline() -> Panel:
                  thresholds=red_from(5)),
             stat("End-to-end p99", "Event time to the prediction's acknowledgement, 99th "
                  "percentile over the rate interval.",
-                 quantiles(e2e, CONSUMER, qs=(0.99,))[0]["expr"], "s", thresholds=red_from(0.1)),
+                 quantile(e2e, CONSUMER, 0.99), "s", thresholds=red_from(0.1)),
             stat("Consumers up", "Consumer processes Prometheus scrapes successfully.",
                  'sum(up{job="consumer"})', thresholds=(("red", None), ("green", 1))),
             stat("Partitions owned", "Partitions assigned to the selected consumers.",
@@ -142,12 +142,5 @@ def pipeline() -> Panel:
             ], "percentunit"),
         ],
     }  # fmt: skip
-    variable = {
-        "name": "instance", "label": "consumer", "type": "query", "datasource": DATASOURCE,
-        "query": {"query": "label_values(volstream_consumer_assigned_partitions, instance)",
-                  "refId": "instance"},
-        "definition": "label_values(volstream_consumer_assigned_partitions, instance)",
-        "refresh": 2, "includeAll": True, "multi": True, "allValue": ".*",
-        "current": {"text": "All", "value": "$__all"}, "sort": 1,
-    }  # fmt: skip
-    return dashboard("volstream-pipeline", "volstream / Pipeline", sections, [variable])
+    consumers = label_variable("instance", "consumer", "volstream_consumer_assigned_partitions")
+    return dashboard("volstream-pipeline", "volstream / Pipeline", sections, [consumers])

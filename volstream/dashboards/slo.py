@@ -86,7 +86,7 @@ def _slo_panels(slo: Slo) -> list[Panel]:
     ]  # fmt: skip
 
 
-def slo() -> Panel:
+def slo() -> str:
     """Per SLO: the SLI now, error budget left over 30 days, burn rates, alert state."""
     sections = {f"{s.title} (objective {s.objective:.1%})": _slo_panels(s) for s in SLOS}
-    return dashboard("volstream-slo", "volstream / SLOs", sections, [], time_from="now-6h")
+    return dashboard("volstream-slo", "volstream / SLOs", sections, time_from="now-6h")
