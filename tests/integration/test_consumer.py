@@ -223,6 +223,17 @@ def test_scaling_out_moves_only_the_partitions_that_change_owner(
         assert gaps.max() < 1500, f"partition {partition} paused {gaps.max():.0f} ms"
 
 
+def _produce_at_1000_a_second(kafka: KafkaSettings, count: int) -> subprocess.Popen[str]:
+    """``volstream produce`` of ``count`` ticks over 30 symbols, as a child process."""
+    env = {**os.environ, "VOLSTREAM_KAFKA_TICKS_TOPIC": kafka.ticks_topic}
+    return subprocess.Popen(
+        [sys.executable, "-m", "volstream", "produce", "--bootstrap", kafka.bootstrap,
+         "--rate", "1000", "--count", str(count), "--symbols", "30", "--metrics-port", "0",
+         "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+
+
 def test_a_broker_paused_for_20_s_loses_no_tick(small_registry: Path) -> None:
     """SIGSTOP of the broker mid-stream: the producer, the consumer and the API ride it out in
     place, and each says once that the broker stopped answering, and once that it is back."""
@@ -231,13 +242,7 @@ def test_a_broker_paused_for_20_s_loses_no_tick(small_registry: Path) -> None:
         kafka = fresh_topics(broker.bootstrap, "pause")
         port = free_port()
         consumer = start_consumer(kafka, small_registry, "pause", port)
-        env = {**os.environ, "VOLSTREAM_KAFKA_TICKS_TOPIC": kafka.ticks_topic}
-        producer = subprocess.Popen(
-            [sys.executable, "-m", "volstream", "produce", "--bootstrap", kafka.bootstrap,
-             "--rate", "1000", "--count", "30000", "--symbols", "30", "--metrics-port", "0",
-             "--no-progress"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-        )  # fmt: skip
+        producer = _produce_at_1000_a_second(kafka, 30_000)
         api_port = free_port()
         api = start_api(kafka, small_registry, api_port)
         symbol = f"/predict/{synthetic_symbols(30)[0]}"
@@ -275,13 +280,7 @@ def test_a_broker_restarted_empty_is_ridden_out(small_registry: Path) -> None:
     kafka = fresh_topics(broker.bootstrap, "empty")
     metrics_port, api_port = free_port(), free_port()
     consumer = start_consumer(kafka, small_registry, "empty", metrics_port)
-    env = {**os.environ, "VOLSTREAM_KAFKA_TICKS_TOPIC": kafka.ticks_topic}
-    producer = subprocess.Popen(
-        [sys.executable, "-m", "volstream", "produce", "--bootstrap", kafka.bootstrap,
-         "--rate", "1000", "--count", "40000", "--symbols", "30", "--metrics-port", "0",
-         "--no-progress"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )  # fmt: skip
+    producer = _produce_at_1000_a_second(kafka, 40_000)
     api = start_api(kafka, small_registry, api_port)
     symbol = f"/predict/{synthetic_symbols(30)[0]}"
     try:
