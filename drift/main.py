@@ -7,6 +7,7 @@ import gc
 import logging
 import threading
 import time
+from typing import Final
 
 from prometheus_client import CollectorRegistry, push_to_gateway
 
@@ -29,6 +30,7 @@ from volstream.settings import DriftSettings, KafkaSettings, ModelSettings
 __all__ = ["run", "run_pass"]
 
 log = logging.getLogger(__name__)
+RETRY_SECONDS: Final = 30.0  # a failed pass is tried again this soon (or at the interval)
 PUSH_JOB = "volstream_drift"
 
 
@@ -45,7 +47,8 @@ def run(
 
     Start-up checks (the stat test, the serving model's reference) fail with
     one line; on a schedule, the job waits for a first model instead. Later, a
-    failed pass is logged and counted, and the next one runs on time; with
+    failed pass is logged and counted, and tried again after ``RETRY_SECONDS`` (a
+    broker that did not answer once should not cost a whole interval); with
     ``once`` it is an error.
     """
     check_method(settings.method)
@@ -60,14 +63,16 @@ def run(
         log.info("drift: a pass every %g s", settings.interval_seconds)
     with serve_metrics(registry, 0 if once else settings.metrics_port, "drift"):
         while once or not stop.is_set():
+            wait = settings.interval_seconds
             try:
                 run_pass(kafka, settings, model, metrics)
             except Exception as e:
                 if once:
                     raise
-                log.error("drift: the pass failed: %s", _describe(e))
+                wait = min(RETRY_SECONDS, wait)
+                log.error("drift: the pass failed: %s; trying again in %g s", _describe(e), wait)
             _give_back_memory()
-            if once or stop.wait(settings.interval_seconds):
+            if once or stop.wait(wait):
                 break
     if pushgateway:
         _push(pushgateway, registry)
