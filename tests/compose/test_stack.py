@@ -110,7 +110,9 @@ def api(path: str) -> tuple[int, str]:
 def coverage() -> dict[str, Any]:
     """Which ticks have a prediction (tests/compose/probe.py, run in the API's container)."""
     probe = (ROOT / "tests" / "compose" / "probe.py").read_text()
-    out = run("podman", "exec", "-i", container("api"), "python", "-", stdin=probe, timeout=120)
+    # 60 s for the broker: a name lookup on podman's network has taken 40 s under load
+    out = run("podman", "exec", "-i", "-e", "VOLSTREAM_KAFKA_TIMEOUT_SECONDS=60", container("api"),
+              "python", "-", stdin=probe, timeout=180)  # fmt: skip
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
