@@ -73,8 +73,13 @@ class LagTracker:
         self.stopped_after = stopped_after
         self.partitions: dict[int, PartitionState] = {}
         self.last_commit: float | None = None
+        self.turned_at: float | None = None  # monotonic time the batch loop last went round
         self._processed: deque[tuple[float, int]] = deque()  # (wall time, ticks) per batch
         self.lock = threading.Lock()
+
+    def turn(self) -> None:
+        """The batch loop went round once (the liveness probe's heartbeat)."""
+        self.turned_at = time.monotonic()
 
     def assign(self, partitions: Iterable[int], committed: dict[int, int]) -> None:
         with self.lock:

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from volstream.consumer.lag import LagCollector, LagTracker
 from volstream.consumer.metrics import ConsumerMetrics, build_metrics
+from volstream.consumer.probes import ConsumerProbes
 from volstream.consumer.stream import StreamConsumer
 from volstream.gpu_metrics import register_gpu_metrics
 from volstream.kafka.admin import wait_for_broker
@@ -65,12 +66,14 @@ def run(
     """
     registry = registry or CollectorRegistry()
     metrics = build_metrics(registry, kafka.ticks_topic, settings.group)
+    tracker = LagTracker(settings.lag_window_seconds, settings.stopped_after_seconds)
+    probes = ConsumerProbes(tracker).routes()
     started = time.monotonic()
     worker = None
-    with serve_metrics(registry, settings.metrics_port, "consumer"):
+    with serve_metrics(registry, settings.metrics_port, "consumer", probes=probes):
         try:
             worker = build(kafka, settings, model, registry, metrics=metrics, stop=stop,
-                           device=device)  # fmt: skip
+                           device=device, tracker=tracker)  # fmt: skip
             if worker is not None:
                 wait_for_broker(kafka)
                 worker.run(stop)
@@ -93,10 +96,11 @@ def build(
     stop: threading.Event | None = None,
     device: DeviceSettings | None = None,
     clients: KafkaClients = LIBRDKAFKA,
+    tracker: LagTracker | None = None,
 ) -> StreamConsumer | None:
     """The model (waiting for one), then a consumer ready to ``run``; None if stopped."""
     metrics = metrics or build_metrics(registry, kafka.ticks_topic, settings.group)
-    tracker = LagTracker(settings.lag_window_seconds, settings.stopped_after_seconds)
+    tracker = tracker or LagTracker(settings.lag_window_seconds, settings.stopped_after_seconds)
     LagCollector(tracker, kafka.ticks_topic, settings.group, registry)
     inference = inference_histogram(registry, "consumer")
     follower = RegistryFollower(

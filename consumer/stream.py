@@ -133,6 +133,7 @@ class StreamConsumer(PartitionOwner):
         gc.set_threshold(*GC_THRESHOLDS)
         next_refresh, next_status = 0.0, time.monotonic()
         while not stop.is_set() and not self._limit_reached():
+            self.tracker.turn()
             self._apply_pause()
             self._follow_registry()
             started = time.perf_counter()

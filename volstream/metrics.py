@@ -10,15 +10,18 @@ from __future__ import annotations
 import errno
 import logging
 import math
+import socket
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import numpy as np
 import numpy.typing as npt
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
@@ -34,6 +37,8 @@ __all__ = [
     "LATENCY_BUCKETS",
     "PROBABILITY_BUCKETS",
     "BatchHistogram",
+    "Probe",
+    "ProbeResult",
     "ServedModelMetrics",
     "batch_class",
     "bucket_quantile",
@@ -153,28 +158,68 @@ class BatchHistogram(Collector):
         yield family
 
 
+#: A probe's answer: whether it passes, and one line saying why.
+ProbeResult = tuple[bool, str]
+Probe = Callable[[], ProbeResult]
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes and probes are not worth a log line each."""
+
+
+def _metrics_app(registry: CollectorRegistry, probes: Mapping[str, Probe]) -> Any:
+    """Prometheus' WSGI app, with ``probes`` answered at their paths: 200 or 503, one line."""
+    metrics = make_wsgi_app(registry)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        probe = probes.get(environ.get("PATH_INFO", ""))
+        if probe is None:
+            return metrics(environ, start_response)  # type: ignore[no-any-return]
+        passed, why = probe()
+        status = "200 OK" if passed else "503 Service Unavailable"
+        start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+        return [f"{why}\n".encode()]
+
+    return app
+
+
+def _server_class(host: str) -> type[ThreadingWSGIServer]:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+    class Server(ThreadingWSGIServer):
+        address_family = family
+
+    return Server
+
+
 @contextmanager
 def serve_metrics(
     registry: CollectorRegistry,
     port: int,
     service: str,
     host: str = "0.0.0.0",  # noqa: S104
+    probes: Mapping[str, Probe] | None = None,
 ) -> Iterator[str | None]:
     """Serve ``registry`` at ``http://host:port/metrics`` while the block runs; yields the URL.
 
+    ``probes`` maps paths (``/health``, ``/ready``) to checks answered there with 200 or 503.
     Port 0 serves nothing (and yields None). A port in use stops start-up with one line.
     """
     if port == 0:
         yield None
         return
     try:
-        server, thread = start_http_server(port, addr=host, registry=registry)
+        server = make_server(host, port, _metrics_app(registry, probes or {}),
+                             _server_class(host), handler_class=_QuietHandler)  # fmt: skip
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
             msg = f"metrics port {port} is already in use; choose another"
             raise ConfigError(msg) from e
         msg = f"cannot serve metrics on {host}:{port}: {e.strerror}"
         raise ConfigError(msg) from e
+    thread = threading.Thread(target=server.serve_forever, name=f"{service}-metrics", daemon=True)
+    thread.start()
     bound_host, bound_port = str(server.server_address[0]), int(server.server_address[1])
     every_interface = bound_host == "0.0.0.0"  # noqa: S104
     url = f"http://{'127.0.0.1' if every_interface else bound_host}:{bound_port}/metrics"

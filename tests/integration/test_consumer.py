@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -19,11 +20,14 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 
 from tests.integration.test_api import get, start_api
+from volstream.consumer.lag import LagTracker
 from volstream.consumer.main import build
+from volstream.consumer.probes import ConsumerProbes
 from volstream.feature_engine import FeatureEngine
 from volstream.features import FEATURE_NAMES
 from volstream.kafka.admin import ensure_topics
 from volstream.kafka.embedded import EmbeddedBroker, free_port
+from volstream.metrics import serve_metrics
 from volstream.predictions import decode_prediction
 from volstream.producer.main import run as run_producer
 from volstream.settings import (
@@ -150,15 +154,29 @@ def _assigned(port: int) -> float:
     return _sample(port, "volstream_consumer_assigned_partitions")
 
 
+def _probe(port: int, path: str) -> tuple[int, str]:
+    """Status and body of the consumer's /health or /ready."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read().decode().strip()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode().strip()
+
+
 def test_two_processes_share_the_partitions(kafka: KafkaSettings, small_registry: Path) -> None:
     ports = [free_port(), free_port()]
     first = start_consumer(kafka, small_registry, "sharing", ports[0])
     try:
         wait_for(lambda: _assigned(ports[0]) == 6, 60, "the first member to own all partitions")
+        assert _probe(ports[0], "/ready") == (200, "ready: 6 partitions assigned")
         second = start_consumer(kafka, small_registry, "sharing", ports[1])
         try:
             split = lambda: _assigned(ports[0]) + _assigned(ports[1]) == 6 and _assigned(ports[1])  # noqa: E731
             wait_for(split, 90, "the partitions to be split")
+            counts = [int(_assigned(port)) for port in ports]
+            ready = [_probe(port, "/ready") for port in ports]
+            assert ready == [(200, f"ready: {n} partitions assigned") for n in counts]
+            assert [_probe(port, "/health") for port in ports] == [(200, "ok")] * 2
             produce_synthetic(kafka, 2000, symbols="30")
             predictions = "volstream_consumer_predictions_total"
             wait_for(lambda: sum(_sample(port, predictions) for port in ports) >= 2000,
@@ -340,6 +358,41 @@ def test_kill_9_then_restart_loses_no_tick(kafka: KafkaSettings, small_registry:
     assert len(sources) == 30_000, "every tick has a prediction"
     duplicates = sum(n - 1 for n in sources.values())
     assert duplicates <= 500 * 6 * 2, "at most the batches in hand were repeated"
+
+
+def test_a_consumer_that_stops_committing_while_behind_is_not_ready(
+    kafka: KafkaSettings, small_registry: Path
+) -> None:
+    registry, port = CollectorRegistry(), free_port()
+    settings = ConsumerSettings(metrics_port=0, group="probed", lag_refresh_seconds=0.5,
+                                stopped_after_seconds=2)  # fmt: skip
+    tracker = LagTracker(settings.lag_window_seconds, settings.stopped_after_seconds)
+    worker = build(kafka, settings, ModelSettings(registry=small_registry), registry,
+                   tracker=tracker)  # fmt: skip
+    assert worker is not None
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    with serve_metrics(registry, port, "consumer", probes=ConsumerProbes(tracker).routes()):
+        assert _probe(port, "/ready") == (503, "not ready: no partition assigned")
+        assert _probe(port, "/health") == (200, "starting: the batch loop has not started yet")
+        thread.start()
+        try:
+            produce_synthetic(kafka, 500, symbols="12")
+            wait_for(lambda: worker.consumed == 500, 60, "the consumer to catch up")
+            assert _probe(port, "/ready")[0] == 200
+            worker.pause()
+            produce_synthetic(kafka, 500, symbols="12")
+            unready = lambda: _probe(port, "/ready")[0] == 503  # noqa: E731
+            wait_for(unready, 30, "the paused consumer to be reported not ready")
+            assert re.fullmatch(r"not ready: partitions [\d, ]+ stalled or stopped",
+                                _probe(port, "/ready")[1])  # fmt: skip
+            assert _probe(port, "/health") == (200, "ok")  # the loop still goes round
+            worker.resume()
+            wait_for(lambda: _probe(port, "/ready")[0] == 200, 30, "the consumer to be ready again")
+        finally:
+            stop.set()
+            thread.join(15)
+            worker.close()
 
 
 def test_lag_metrics_agree_with_the_lag_command_and_the_broker(
