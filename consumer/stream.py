@@ -44,7 +44,8 @@ from volstream.errors import BrokerError
 from volstream.feature_engine import FeatureEngine
 from volstream.kafka.clients import LIBRDKAFKA, KafkaClients
 from volstream.kafka.membership import PartitionOwner
-from volstream.kafka.outbox import Outbox, SymbolKeys
+from volstream.kafka.outbox import Outbox
+from volstream.kafka.sender import SymbolKeys
 from volstream.lag import peek_event_times
 from volstream.model.inference import ModelInfo, Predictor
 from volstream.model.serving import RegistryFollower

@@ -32,8 +32,9 @@ from volstream.evaluator.shadow import ShadowModels
 from volstream.evaluator.versions import VersionBook
 from volstream.kafka.clients import PARTITION_EOF, make_consumer, make_reader
 from volstream.kafka.membership import PartitionOwner
-from volstream.kafka.outbox import Outbox, SymbolKeys
+from volstream.kafka.outbox import Outbox
 from volstream.kafka.reading import read_to_end
+from volstream.kafka.sender import SymbolKeys
 from volstream.labels import HorizonTracker
 from volstream.outcomes import Outcome, decode_outcome, encode_outcomes
 from volstream.predictions import PredictionHead, decode_heads

@@ -10,7 +10,7 @@ from confluent_kafka import KafkaError, KafkaException, Message
 
 from volstream.errors import BrokerError
 from volstream.kafka.clients import LIBRDKAFKA, KafkaClients
-from volstream.kafka.outbox import Sender, SymbolKeys
+from volstream.kafka.sender import Sender, SymbolKeys
 from volstream.producer.metrics import ProducerMetrics
 from volstream.settings import KafkaSettings
 from volstream.ticks import TickBatch, encode_ticks

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from volstream.kafka.outbox import SymbolKeys
+from volstream.kafka.sender import SymbolKeys
 from volstream.predictions import Prediction, decode_prediction
 from volstream.sources.synthetic import MarketConfig, SyntheticMarket
 from volstream.testing.fakes import FakeBroker
