@@ -115,7 +115,18 @@ def test_the_image_owns_a_mount_point_for_every_volume_the_services_write() -> N
     """Docker gives a fresh named volume the owner of the directory it is mounted on."""
     volumes = [v.split(":") for v in compose_config()["services"]["consumer"]["volumes"]]
     targets = {target for source, target, *_ in volumes if not source.startswith((".", "/"))}
-    assert targets == {"/home/volstream/models", "/home/volstream/reports"}
+    cache = "/home/volstream/.cache/numba"  # the feature engine's, compiled in the image
+    assert targets == {"/home/volstream/models", "/home/volstream/reports", cache}
     dockerfile = (DOCKER / "Dockerfile").read_text()
     [created] = [line for line in dockerfile.splitlines() if "install -d -o volstream" in line]
-    assert targets <= set(created.split())
+    assert targets - {cache} <= set(created.split())
+    assert "chown -R volstream:volstream /home/volstream/.cache" in dockerfile
+
+
+def test_the_services_run_on_a_read_only_root_with_a_writable_tmp() -> None:
+    services = compose_config()["services"]
+    ours = [name for name, s in services.items() if s.get("image", "").startswith("volstream")]
+    assert {"producer", "consumer", "api", "drift", "evaluator", "init"} <= set(ours)
+    for name in ours:
+        assert services[name]["read_only"] is True, name
+        assert "/tmp" in services[name]["tmpfs"], name  # noqa: S108

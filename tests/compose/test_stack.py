@@ -140,6 +140,17 @@ def logs_of(services: Iterable[str]) -> str:
     return "\n".join(f"--- {s}:\n{tail or '(no lines kept)'}" for s, tail in tails.items())
 
 
+def warnings_of(services: Iterable[str]) -> str:
+    """Each of ``services``' restart count and the lines it logged above INFO."""
+    found = []
+    for s in services:
+        lines = run("podman", "logs", container(s), check=False).splitlines()
+        above_info = [line for line in lines if " WARNING " in line or " ERROR " in line]
+        found.append(f"--- {s}, restarted {inspect(container(s))['RestartCount']} times:")
+        found += above_info[-30:]
+    return "\n".join(found)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def stack() -> Iterator[None]:
     teardown()  # what an interrupted run left
@@ -220,11 +231,13 @@ def test_the_api_is_ready_and_predicts() -> None:
 def test_a_second_consumer_takes_partitions_and_is_scraped() -> None:
     """podman-compose 1.0 starts one replica for --scale: the second is run as compose would."""
     first = inspect(container("consumer"))
+    assert first["HostConfig"]["ReadonlyRootfs"], "the consumer runs on a read-only root"
     [network] = first["NetworkSettings"]["Networks"]
     mounts = [f"{m['Name']}:{m['Destination']}" for m in first["Mounts"] if m["Type"] == "volume"]
     run("podman", "run", "-d", "--name", container("consumer", 2), "--network", network,
         "--network-alias", "consumer", *(f"--env={e}" for e in first["Config"]["Env"]),
-        *(f"--volume={m}" for m in mounts), "--restart", "unless-stopped",
+        *(f"--volume={m}" for m in mounts), "--read-only", "--tmpfs", "/tmp",  # noqa: S108
+        "--restart", "unless-stopped",
         first["ImageName"], *first["Config"]["Cmd"])  # fmt: skip
 
     def both_own_partitions() -> bool:
@@ -269,4 +282,5 @@ def test_a_killed_consumer_restarts_and_every_tick_gets_a_prediction() -> None:
     )
     ends = done["ends"]
     assert sum(ends.values()) > 0
-    assert done["duplicates"] <= 300, done  # what was published but not committed at the kill
+    # What was published but not committed at the kill
+    assert done["duplicates"] <= 300, f"{done}\n{warnings_of(['consumer'])}"
