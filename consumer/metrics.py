@@ -7,6 +7,7 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from volstream.consumer.quality import REASONS as FLAG_REASONS
 from volstream.metrics import (
     LATENCY_BUCKETS,
     PROBABILITY_BUCKETS,
@@ -44,6 +45,8 @@ class ConsumerMetrics:
     end_to_end: BatchHistogram
     probability: BatchHistogram
     assigned: Gauge
+    flagged: Counter
+    stale_symbols: Gauge
     model: ServedModelMetrics
 
 
@@ -80,6 +83,13 @@ def build_metrics(registry: CollectorRegistry, topic: str, group: str) -> Consum
                                    PROBABILITY_BUCKETS, registry, ["model_version"]),
         assigned=Gauge("volstream_consumer_assigned_partitions", "Partitions this process owns.",
                        ["group"], registry=registry),
+        flagged=Counter("volstream_consumer_flagged_ticks",
+                        "Ticks a data-quality check flagged (still predicted), by reason.",
+                        ["reason"], registry=registry),
+        stale_symbols=Gauge("volstream_consumer_stale_symbols",
+                            "Symbols silent for VOLSTREAM_CONSUMER_STALE_AFTER_SECONDS of their "
+                            "partition's event time, while others tick.", ["partition"],
+                            registry=registry),
         model=ServedModelMetrics.build(registry),
     )  # fmt: skip
     metrics.consumed.labels(topic)
@@ -90,4 +100,6 @@ def build_metrics(registry: CollectorRegistry, topic: str, group: str) -> Consum
     for kind in ("assign", "revoke"):
         metrics.rebalances.labels(kind)
     metrics.assigned.labels(group)
+    for reason in FLAG_REASONS:
+        metrics.flagged.labels(reason)
     return metrics

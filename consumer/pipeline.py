@@ -90,13 +90,15 @@ def decode(messages: list[Message], now_ms: int, max_bytes: int, tolerance_ms: i
 
 def compute_features(
     engines: dict[int, FeatureEngine], ticks: TickBatch, partitions: IntArray
-) -> npt.NDArray[np.float64]:
-    """Features of every tick, each partition through its own engine (its own symbols)."""
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint8]]:
+    """Features and data-quality flags of every tick, each partition through its own engine
+    (its own symbols)."""
     features = np.empty((len(ticks), N_FEATURES))
+    flags = np.empty(len(ticks), dtype=np.uint8)
     for partition in np.unique(partitions).tolist():
         rows = partitions == partition
-        features[rows] = engines[partition].update(ticks.take(rows))
-    return features
+        features[rows], flags[rows] = engines[partition].update_flagged(ticks.take(rows))
+    return features, flags
 
 
 def encode(

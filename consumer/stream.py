@@ -39,6 +39,7 @@ from volstream.consumer.pipeline import (
     encode,
     split,
 )
+from volstream.consumer.quality import StreamQuality
 from volstream.consumer.rebuild import rebuild
 from volstream.errors import BrokerError
 from volstream.feature_engine import FeatureEngine
@@ -78,6 +79,7 @@ class _InFlight:
     probabilities: npt.NDArray[np.float64]
     model: ModelInfo
     seconds: dict[str, float]
+    flagged: dict[str, int]
 
 
 class StreamConsumer(PartitionOwner):
@@ -118,6 +120,8 @@ class StreamConsumer(PartitionOwner):
         self.last_settled_at: float | None = None
         self._paused = threading.Event()
         self._applied_pause = False
+        self.quality = StreamQuality(int(settings.late_after_seconds * 1000))
+        self._silent: dict[int, set[str]] = {}  # partition -> its stale symbols
 
     # The loop -------------------------------------------------------------------------------
 
@@ -152,6 +156,7 @@ class StreamConsumer(PartitionOwner):
             now = time.monotonic()
             if now >= next_refresh:
                 self._refresh_lag()
+                self._find_stale_symbols()
                 next_refresh = now + self.settings.lag_refresh_seconds
             if now >= next_status:
                 self._log_status()
@@ -247,7 +252,8 @@ class StreamConsumer(PartitionOwner):
         decoded = decode(messages, now_ms, self.settings.max_message_bytes,
                          int(self.settings.future_tolerance_seconds * 1000))  # fmt: skip
         seconds["decode"], t = clock() - t, clock()
-        features = compute_features(self.engines, decoded.ticks, decoded.partitions)
+        features, flags = compute_features(self.engines, decoded.ticks, decoded.partitions)
+        flagged = self.quality.count(decoded.ticks, decoded.partitions, flags)
         seconds["features"], t = clock() - t, clock()
         predictor = self.predictor
         probabilities = predictor.predict_proba(features)
@@ -258,7 +264,8 @@ class StreamConsumer(PartitionOwner):
         t = clock()
         self._send(messages, decoded, values)
         seconds["publish"] = clock() - t
-        self._in_flight = _InFlight(messages, decoded, probabilities, predictor.info, seconds)
+        self._in_flight = _InFlight(messages, decoded, probabilities, predictor.info, seconds,
+                                    flagged)  # fmt: skip
         if len(messages) < self._batch_limit():  # not under load: latency first, settle now
             self.settle()
 
@@ -313,6 +320,9 @@ class StreamConsumer(PartitionOwner):
         metrics.predicted.labels(self.kafka.predictions_topic).inc(len(ticks))
         for reject in ticks.rejects:
             metrics.rejected.labels(reject.reason).inc()
+        for reason, count in batch.flagged.items():
+            if count:
+                metrics.flagged.labels(reason).inc(count)
         metrics.batches.inc()
         metrics.batch_ticks.observe_repeated(len(messages), 1)
         metrics.end_to_end.observe_many(acked_at - ticks.event_time_ms / 1000)
@@ -350,6 +360,20 @@ class StreamConsumer(PartitionOwner):
         self.tracker.watermarks(highs, {p: ms for (_, p), ms in peeked.items()})
         self._positions_at_refresh = {p: s.position for p, s in self.tracker.partitions.items()}
 
+    def _find_stale_symbols(self) -> None:
+        """Symbols silent by their partition's event time: a gauge, and one line per change."""
+        silent_ms = int(self.settings.stale_after_seconds * 1000)
+        for p, engine in self.engines.items():
+            now = set(engine.silent_symbols(silent_ms))
+            before = self._silent.get(p, set())
+            for symbol in sorted(now - before):
+                log.warning("symbol %s has not ticked for %g s while partition %d ticks",
+                            symbol, self.settings.stale_after_seconds, p)  # fmt: skip
+            for symbol in sorted(before - now):
+                log.info("symbol %s ticks again", symbol)
+            self._silent[p] = now
+            self.metrics.stale_symbols.labels(str(p)).set(len(now))
+
     def _high_watermark(self, partition: int) -> int:
         """From the last fetch response while fetching (free); asked of the broker otherwise."""
         tp = TopicPartition(self.topic, partition)
@@ -376,7 +400,7 @@ class StreamConsumer(PartitionOwner):
         }
         committed.update(self._start_lost_partitions_over(committed))
         for p, offset in committed.items():
-            engine = FeatureEngine(symbols=FIRST_SYMBOLS)
+            engine = FeatureEngine(symbols=FIRST_SYMBOLS, jump_sigmas=self.settings.jump_sigmas)
             if self.settings.rebuild and offset > 0:
                 self.metrics.rebuilt.inc(rebuild(self.reader, self.topic, p, offset, engine))
             self.engines[p] = engine
@@ -414,6 +438,9 @@ class StreamConsumer(PartitionOwner):
         for p in partitions:
             self.engines.pop(p, None)
             self.at_end.discard(p)
+            if self._silent.pop(p, None) is not None:
+                self.metrics.stale_symbols.remove(str(p))
+        self.quality.forget(partitions)
         self.tracker.revoke(partitions)
         self.metrics.assigned.labels(self.settings.group).set(len(self.engines))
 

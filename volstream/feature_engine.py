@@ -28,12 +28,19 @@ from numba.typed import List
 from volstream.features import LONGEST_MS, N_FEATURES, N_WINDOWS, WINDOWS_MS
 from volstream.ticks import TickBatch
 
-__all__ = ["QUIET_MS", "FeatureEngine", "warm"]
+__all__ = ["DUPLICATE", "JUMP_MIN_TICKS", "OUT_OF_ORDER", "PRICE_JUMP", "QUIET_MS",
+           "FeatureEngine", "warm"]  # fmt: skip
 
 BPS: Final = 1e4  # basis points per unit
 QUIET_MS: Final = 2 * LONGEST_MS  # silent this long by the engine's clock: the ring is given back
 SWEEP_MS: Final = 1000  # the clock's step between looks for quiet symbols
 MIN_SLOTS: Final = 4
+# Data-quality flags of a tick (bits of ``update_flagged``'s second array): a trade id seen
+# in the symbol's window (state unchanged), an event time before the symbol's last, a log
+# return beyond ``jump_sigmas`` rolling standard deviations (60 s window, at least
+# ``JUMP_MIN_TICKS`` ticks in it). Flagged ticks are still folded in and predicted.
+DUPLICATE, OUT_OF_ORDER, PRICE_JUMP = 1, 2, 4
+JUMP_MIN_TICKS: Final = 20
 _W10, _W60 = 0, N_WINDOWS - 1  # window indices (WINDOWS_MS order)
 # A symbol's ring: float columns (return, size, price*size, mid) and int columns
 # (time, trade id, and the max and min monotonic queues, which hold sequences).
@@ -67,8 +74,11 @@ class FeatureEngine:
     double as symbols arrive); ``capacity`` the fewest ticks a ring holds.
     """
 
-    def __init__(self, symbols: int = 128, capacity: int = MIN_SLOTS) -> None:
+    def __init__(
+        self, symbols: int = 128, capacity: int = MIN_SLOTS, jump_sigmas: float = 0.0
+    ) -> None:
         self._slots: dict[str, int] = {}
+        self.jump_sigmas = jump_sigmas  # 0: no jump check
         self._symbols = symbols
         self._min_slots = capacity
         self._clock = np.array([np.iinfo(np.int64).min] * 2, dtype=np.int64)
@@ -92,17 +102,37 @@ class FeatureEngine:
 
     def update(self, batch: TickBatch) -> npt.NDArray[np.float64]:
         """Fold ``batch`` into the state; one row of :data:`FEATURE_NAMES` per tick."""
+        return self.update_flagged(batch)[0]
+
+    def update_flagged(
+        self, batch: TickBatch
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint8]]:
+        """:meth:`update`, and each tick's data-quality flags (``DUPLICATE`` | ...)."""
         n = len(batch)
         out = np.empty((n, N_FEATURES), dtype=np.float64)
+        flags = np.zeros(n, dtype=np.uint8)
         if n == 0:
-            return out
+            return out, flags
         _update(
             self._slot_ids(batch.symbol), batch.event_time_ms, batch.price, batch.size,
             batch.bid, batch.ask, batch.bid_size, batch.ask_size, batch.trade_id,
             self._values, self._keys, *(getattr(self, name) for name in _PER_SYMBOL),
-            self._clock, self._min_slots, out,
+            self._clock, self._min_slots, self.jump_sigmas**2, out, flags,
         )  # type: ignore[call-arg]  # fmt: skip
-        return out
+        return out, flags
+
+    def silent_symbols(self, for_ms: int) -> list[str]:
+        """Symbols without a tick for ``for_ms`` of the engine's event time (its latest tick's).
+
+        Measured by event time, a symbol is silent only while others still tick.
+        """
+        count = len(self._slots)
+        if count == 0:  # no tick yet: the clock is unset
+            return []
+        last = self._ints[:count, _LAST_TIME]
+        silent = (self._ints[:count, _STATUS] != _UNSEEN) & (last < self._clock[_CLOCK] - for_ms)
+        symbols = self.symbols
+        return [symbols[i] for i in np.flatnonzero(silent).tolist()]
 
     def _slot_ids(self, symbols: list[str]) -> npt.NDArray[np.int64]:
         slots = self._slots
@@ -256,9 +286,11 @@ def _release_quiet(clock, ints, values, keys):
 @numba.njit(cache=True, nogil=True)
 def _update(
     slots, times, prices, sizes, bids, asks, bid_sizes, ask_sizes, trade_ids, values, keys,
-    starts, sums, ints, last_mid, max_ends, min_ends, last_row, clock, min_slots, out,
+    starts, sums, ints, last_mid, max_ends, min_ends, last_row, clock, min_slots, jump_sigmas2,
+    out, flags,
 ):  # fmt: skip
-    """Fold every tick into its symbol's state and write its feature row to ``out``."""
+    """Fold every tick into its symbol's state; write its feature row to ``out`` and its
+    data-quality bits to ``flags``."""
     for i in range(len(slots)):
         s = slots[i]
         active, end = ints[s, _STATUS] == _ACTIVE, ints[s, _END]
@@ -266,6 +298,7 @@ def _update(
         if active and trade_ids[i] <= ints[s, _LAST_TRADE]:
             if _is_duplicate(trade_ids[i], starts[s, _W60], end, keyring):
                 out[i] = last_row[s]  # a redelivered tick: same features, state unchanged
+                flags[i] = DUPLICATE
                 continue
         mid = 0.5 * (bids[i] + asks[i])
         t = times[i]
@@ -280,6 +313,14 @@ def _update(
             ret = np.log(mid / last_mid[s])
             if gap_ms < 0:  # out of order: folded in at the symbol's latest time
                 t, gap_ms = ints[s, _LAST_TIME], 0
+                flags[i] = OUT_OF_ORDER
+            in_window = end - starts[s, _W60]
+            if (
+                jump_sigmas2 > 0
+                and in_window >= JUMP_MIN_TICKS
+                and ret * ret * in_window > jump_sigmas2 * sums[s, _SUM_R2_60]
+            ):
+                flags[i] |= PRICE_JUMP
             since = gap_ms / 1000.0
         held = end + 1 - starts[s, _W60]  # the window so far and the new tick
         if held > ring.shape[0]:

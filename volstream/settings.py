@@ -303,6 +303,18 @@ class ConsumerSettings(BaseSettings):
     stopped_after_seconds: float = Field(
         30.0, gt=0, description="Lag health: no commit for this long while lagging is 'stopped'."
     )
+    late_after_seconds: float = Field(
+        5.0, gt=0, description="Data quality: a tick this far behind its partition's latest "
+        "event time is late.",
+    )  # fmt: skip
+    jump_sigmas: float = Field(
+        10.0, ge=0, description="Data quality: a log return beyond this many rolling (60 s) "
+        "standard deviations is a price jump; 0 turns the check off.",
+    )  # fmt: skip
+    stale_after_seconds: float = Field(
+        60.0, gt=0, description="Data quality: a symbol silent this long by its partition's "
+        "event time, while others tick, is stale.",
+    )  # fmt: skip
     metrics_port: int = Field(
         9102, ge=0, le=65535, description="Port of /metrics; 0 turns the endpoint off."
     )

@@ -47,6 +47,7 @@ from volstream.testing import (
     stop_process,
     wait_for,
 )
+from volstream.testing.faults import faulted_stream
 from volstream.testing.payloads import BAD_PAYLOADS, tick_payload
 from volstream.ticks import decode_batch
 
@@ -393,6 +394,39 @@ def test_a_consumer_that_stops_committing_while_behind_is_not_ready(
             stop.set()
             thread.join(15)
             worker.close()
+
+
+def test_data_quality_counts_each_injected_fault(
+    kafka: KafkaSettings, small_registry: Path
+) -> None:
+    stream = faulted_stream(int(time.time() * 1000) - 300_000)
+    producer = Producer(kafka.client_config(**{"linger.ms": 5}))
+    for symbol, payload in stream.payloads:  # one partition: lateness is judged per partition
+        producer.produce(kafka.ticks_topic, payload, symbol.encode(), partition=0)
+    assert producer.flush(30) == 0
+    registry = CollectorRegistry()
+    settings = ConsumerSettings(metrics_port=0, group="quality", lag_refresh_seconds=0.5)
+    worker = build(kafka, settings, ModelSettings(registry=small_registry), registry)
+    assert worker is not None
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    try:
+        stale = lambda: registry.get_sample_value(  # noqa: E731
+            "volstream_consumer_stale_symbols", {"partition": "0"}
+        )
+        wait_for(lambda: worker.consumed == len(stream.payloads) and stale() == 1, 60,
+                 "every tick consumed and the silent symbol found")  # fmt: skip
+    finally:
+        stop.set()
+        thread.join(15)
+        worker.close()
+    found = {}
+    for name in ("volstream_consumer_flagged_ticks_total", "volstream_consumer_rejected_total"):
+        [family] = [f for f in registry.collect() if f.name + "_total" == name]
+        found |= {s.labels["reason"]: s.value for s in family.samples if s.name == name}
+    assert {reason: n for reason, n in found.items() if n} == stream.injected
+    assert worker.predicted == stream.valid  # flagged ticks are predicted all the same
 
 
 def test_lag_metrics_agree_with_the_lag_command_and_the_broker(
