@@ -87,6 +87,17 @@ def pipeline() -> str:
                        "reason in their headers (docs/contracts.md).", [
                 target(rate("volstream_consumer_rejected_total", CONSUMER, "reason"), "{{reason}}"),
             ], "suffix: /s"),
+            timeseries("Flagged ticks by reason", "Valid ticks a data-quality check flagged, "
+                       "still predicted: redelivered, late, out of order, locked books, price "
+                       "jumps (docs/metrics.md#data-quality).", [
+                target(rate("volstream_consumer_flagged_ticks_total", CONSUMER, "reason"),
+                       "{{reason}}"),
+            ], "suffix: /s"),
+            timeseries("Stale symbols", "Symbols silent for a minute of their partition's event "
+                       "time while the others tick; the consumer's log names them.", [
+                target(f"volstream_consumer_stale_symbols{{{CONSUMER}}}",
+                       "partition {{partition}}"),
+            ], "short"),
             timeseries("Commits", "Offset commits acknowledged and failed.", [
                 target(rate("volstream_consumer_commits_total", CONSUMER), "commits"),
                 target(rate("volstream_consumer_commit_failures_total", CONSUMER), "failures"),
