@@ -6,13 +6,19 @@
    ticks: a consume-and-republish loop doing no work (the ceiling on this broker),
    and a one-message-at-a-time consumer doing the same features and model (the
    naive baseline, on the first 20,000 ticks: it is slow).
-2. Latency: synthetic ticks offered at 10,000 ticks/s by a `volstream produce`
+2. Data quality (--part quality): what the checks cost. The features stage of the
+   consumer, on --quality-ticks synthetic ticks in its batches and 6 partitions, with
+   the checks (price jumps at 10 standard deviations, lateness, the counts by reason)
+   and without, alternating, median of --runs; the difference against the whole
+   pipeline's time per tick (a throughput run on the same broker) is the share of
+   throughput the checks cost.
+3. Latency: synthetic ticks offered at 10,000 ticks/s by a `volstream produce`
    process while the consumer runs; after a 5 s warm-up, 30 s (--latency-seconds)
    of end-to-end latency (event time to prediction acknowledged) from the
    consumer's histogram, quantiles interpolated within buckets.
 
     .venv/bin/python -m benchmarks.bench_consumer [--ticks 1000000] [--runs 3]
-        [--part all|throughput|latency] [--latency-seconds 30]
+        [--part all|throughput|quality|latency] [--latency-seconds 30] [--quality-ticks 300000]
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ from prometheus_client import CollectorRegistry
 from benchmarks.common import median_of, rates_table
 from volstream.consumer.main import build
 from volstream.consumer.metrics import STAGES
+from volstream.consumer.pipeline import compute_features
+from volstream.consumer.quality import StreamQuality
 from volstream.feature_engine import FeatureEngine
 from volstream.kafka.clients import PRODUCER_DEFAULTS, PRODUCER_REQUIRED, make_consumer
 from volstream.kafka.embedded import EmbeddedBroker, free_port
@@ -54,7 +62,7 @@ from volstream.settings import (
     ProducerSettings,
     TrainSettings,
 )
-from volstream.testing import fresh_topics
+from volstream.testing import fresh_topics, synthetic_ticks
 from volstream.ticks import Tick, TickBatch
 
 BATCH = 10_000
@@ -250,16 +258,20 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--naive-ticks", type=int, default=20_000)
-    parser.add_argument("--part", choices=["all", "throughput", "latency"], default="all")
+    parser.add_argument("--part", choices=["all", "throughput", "quality", "latency"],
+                        default="all")  # fmt: skip
+    parser.add_argument("--quality-ticks", type=int, default=300_000)
     parser.add_argument("--latency-seconds", type=int, default=30, help="measured per run")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     registry_dir = Path(tempfile.mkdtemp(prefix="bench-models-"))
     train(TrainSettings(), ModelSettings(registry=registry_dir))
     model = ModelSettings(registry=registry_dir)
-    if args.part != "latency":
+    if args.part in ("all", "throughput"):
         throughput(args, model, ModelRegistry(registry_dir).current().model_file)
-    if args.part != "throughput":
+    if args.part in ("all", "quality"):
+        quality(args, model)
+    if args.part in ("all", "latency"):
         latency(args.runs, args.latency_seconds, model)
 
 
@@ -295,6 +307,55 @@ def throughput(args: argparse.Namespace, model: ModelSettings, model_file: Path)
     print("--- | ---: | ---:")
     for stage, seconds in busy.items():
         print(f"{stage} | {seconds / args.ticks * 1e6:.2f} | {seconds / total:.1%}")
+
+
+def quality(args: argparse.Namespace, model: ModelSettings) -> None:
+    ticks = TickBatch.from_ticks(synthetic_ticks(args.quality_ticks, symbols=100, tick_rate=500))
+    partitions = np.array([int(s.rsplit("-", 1)[1]) % 6 for s in ticks.symbol], dtype=np.int64)
+    n = len(ticks)
+
+    def features_stage(checked: bool) -> float:
+        """Seconds per tick of the features stage, with the data-quality checks or not."""
+        sigmas = ConsumerSettings().jump_sigmas if checked else 0.0
+        engines = {p: FeatureEngine(symbols=16, jump_sigmas=sigmas) for p in range(6)}
+        checks = StreamQuality(late_after_ms=5000)
+        started = time.perf_counter()
+        for start in range(0, n, BATCH):
+            rows = slice(start, start + BATCH)
+            batch, where = ticks.take(rows), partitions[rows]
+            _, flags = compute_features(engines, batch, where)
+            if checked:
+                checks.count(batch, where, flags)
+        return (time.perf_counter() - started) / n
+
+    features_stage(True)  # compiled and warm
+    with_checks, without = [], []
+    for _ in range(args.runs):
+        with_checks.append(features_stage(True))
+        without.append(features_stage(False))
+    with EmbeddedBroker(BrokerSettings(port=free_port())) as broker:
+        kafka = fresh_topics(broker.bootstrap, "bench")
+        settings = ProducerSettings(count=args.ticks, rate=0, symbols="100", metrics_port=0,
+                                    progress=False)  # fmt: skip
+        produce(kafka, settings, threading.Event())
+        rate, rates = median_of(args.runs, lambda: pipeline_run(kafka, model)[0])
+    cost = float(np.median(with_checks) - np.median(without))
+    print(
+        f"\ndata-quality checks, {n:,} ticks in batches of {BATCH:,}, 6 partitions, "
+        f"{args.runs} runs (medians)\n"
+    )
+    print("what | µs per tick | runs")
+    print("--- | ---: | ---")
+    for name, values in (("features stage with the checks", with_checks),
+                         ("features stage without them", without)):  # fmt: skip
+        shown = ", ".join(f"{v * 1e6:.3f}" for v in values)
+        print(f"{name} | {np.median(values) * 1e6:.3f} | {shown}")
+    print(f"the checks | {cost * 1e6:.3f} |")
+    print(
+        f"whole pipeline ({rate:,.0f} ticks/s: {', '.join(f'{r:,.0f}' for r in rates)}) | "
+        f"{1e6 / rate:.3f} |"
+    )
+    print(f"\n**The checks cost {cost * rate:.2%} of the pipeline's throughput.**")
 
 
 def latency(runs: int, seconds: int, model: ModelSettings) -> None:
