@@ -57,6 +57,7 @@ from volstream.producer.main import run as produce
 from volstream.settings import (
     BrokerSettings,
     ConsumerSettings,
+    DeviceSettings,
     KafkaSettings,
     ModelSettings,
     ProducerSettings,
@@ -68,12 +69,14 @@ from volstream.ticks import Tick, TickBatch
 BATCH = 10_000
 
 
-def pipeline_run(kafka: KafkaSettings, model: ModelSettings) -> tuple[float, dict[str, float]]:
+def pipeline_run(
+    kafka: KafkaSettings, model: ModelSettings, device: DeviceSettings | None = None
+) -> tuple[float, dict[str, float]]:
     registry = CollectorRegistry()
     settings = ConsumerSettings(
         group=f"bench-{uuid.uuid4().hex[:6]}", stop_at_end=True, metrics_port=0
     )
-    worker = build(kafka, settings, model, registry)
+    worker = build(kafka, settings, model, registry, device=device)
     try:
         worker.run(threading.Event())
     finally:

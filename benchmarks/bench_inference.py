@@ -5,7 +5,7 @@ LightGBM's `Booster.predict` with 1 thread and with every core (the baseline),
 the compiled CPU build of the CUDA backend's traversal (`trees.predict_cpu`),
 and the CUDA backend itself where a GPU is usable. Each figure is the median of
 5 measurements of at least 0.2 s. Then, on a GPU, the consumer's end-to-end
-rate over a 1,000,000-tick backlog with VOLSTREAM_DEVICE=cuda. Without a GPU,
+rate over one 1,000,000-tick backlog with VOLSTREAM_DEVICE=cpu and =cuda. Without a GPU,
 the GPU rows say "not measured yet", never an estimate.
 
     .venv/bin/python -m benchmarks.bench_inference [--runs 5]
@@ -57,23 +57,37 @@ def rows_per_second(score: Callable[[Rows], object], batch: Rows, runs: int) -> 
     return statistics.median(rates)
 
 
-def consumer_on_gpu(ticks: int) -> str:
-    """The consumer's rate over a backlog with VOLSTREAM_DEVICE=cuda."""
+def consumer_on_gpu(ticks: int) -> list[str]:
+    """The consumer's rate over one backlog with VOLSTREAM_DEVICE=cpu, then cuda, and the
+    share of its batch time that inference takes."""
     from benchmarks.bench_consumer import pipeline_run
     from volstream.kafka.embedded import EmbeddedBroker, free_port
     from volstream.model.training import train
     from volstream.producer.main import run as produce
-    from volstream.settings import BrokerSettings, ModelSettings, ProducerSettings, TrainSettings
+    from volstream.settings import (
+        BrokerSettings,
+        DeviceSettings,
+        ModelSettings,
+        ProducerSettings,
+        TrainSettings,
+    )
 
     registry = Path(tempfile.mkdtemp(prefix="bench-gpu-"))
-    train(TrainSettings(), ModelSettings(registry=registry))
-    os.environ["VOLSTREAM_DEVICE"] = "cuda"
+    model = ModelSettings(registry=registry)
+    train(TrainSettings(), model)
+    lines, rates = [], {}
     with EmbeddedBroker(BrokerSettings(port=free_port())) as broker:
         kafka = fresh_topics(broker.bootstrap, "bench")
         produce(kafka, ProducerSettings(count=ticks, rate=0, symbols="100", metrics_port=0,
                                         progress=False), threading.Event())  # fmt: skip
-        rate, _ = pipeline_run(kafka, ModelSettings(registry=registry))
-    return f"{rate:,.0f} ticks/s"
+        for device in ("cpu", "cuda"):
+            rate, stages = pipeline_run(kafka, model, DeviceSettings(device=device))
+            rates[device] = rate
+            share = stages["inference"] / sum(stages.values())
+            lines.append(f"consumer, {ticks:,}-tick backlog, VOLSTREAM_DEVICE={device}: "
+                         f"{rate:,.0f} ticks/s, inference {share:.0%} of batch time")  # fmt: skip
+    lines.append(f"consumer cuda / cpu: {rates['cuda'] / rates['cpu']:.2f}x")
+    return lines
 
 
 def main() -> None:
@@ -104,7 +118,7 @@ def main() -> None:
                       f"{compiled:,.0f}", *cells), flush=True)  # fmt: skip
     print()
     if problem is None:
-        print(f"consumer, 1,000,000-tick backlog, VOLSTREAM_DEVICE=cuda: {consumer_on_gpu(10**6)}")
+        print("\n".join(consumer_on_gpu(10**6)))
     else:
         print(f"consumer on a GPU: not measured yet ({problem})")
 

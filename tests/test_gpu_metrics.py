@@ -49,3 +49,29 @@ def test_without_a_gpu_there_are_no_series_and_one_log_line(
     assert pages == [b"", b"", b""]
     lines = [r.getMessage() for r in caplog.records if r.name == "volstream.gpu_metrics"]
     assert len(lines) == 1 and lines[0].startswith("GPU metrics: none (")
+
+
+def test_on_a_gpu_nvml_fills_every_gauge() -> None:
+    """The real pynvml on a machine with a GPU: every family, every GPU, sane values."""
+    registry = CollectorRegistry()
+    collector = register_gpu_metrics(registry)
+    if not collector.gpus:
+        pytest.skip("no GPU: NVML sees none")
+    value = registry.get_sample_value
+    for index in range(collector.gpus):
+        page = generate_latest(registry).decode()
+        name = next(
+            line.split('name="')[1].split('"')[0]
+            for line in page.splitlines()
+            if line.startswith(f'volstream_gpu_memory_total_bytes{{gpu="{index}"')
+        )
+        labels = {"gpu": str(index), "name": name}
+        assert name.startswith("NVIDIA")
+        total = value("volstream_gpu_memory_total_bytes", labels)
+        used = value("volstream_gpu_memory_used_bytes", labels)
+        assert total is not None and total > 2**30
+        assert used is not None and 0 < used <= total
+        utilization = value("volstream_gpu_utilization_ratio", labels)
+        assert utilization is not None and 0 <= utilization <= 1
+        assert 0 < (value("volstream_gpu_temperature_celsius", labels) or 0) < 120
+        assert 0 < (value("volstream_gpu_power_watts", labels) or 0) < 2000

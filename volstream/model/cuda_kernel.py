@@ -14,6 +14,15 @@ from volstream.model.trees import traverse
 
 __all__ = ["score"]
 
+try:
+    from numba.cuda.core import config
+except ImportError:  # Numba's own CUDA target, or the simulator
+    from numba.core import config
+
+# Numba warns at every launch of under 128 blocks (16,384 rows): most of the consumer's
+# batches, where the copies, not occupancy, bound the time. Under pytest the warning fails.
+config.CUDA_LOW_OCCUPANCY_WARNINGS = 0
+
 device_traverse = cuda.jit(device=True)(traverse)
 
 
