@@ -8,7 +8,7 @@ the clients and the offsets.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 import numpy as np
@@ -18,18 +18,23 @@ from confluent_kafka import KafkaError, Message
 from volstream.feature_engine import FeatureEngine
 from volstream.features import N_FEATURES
 from volstream.kafka.clients import PARTITION_EOF
-from volstream.model.inference import ModelInfo
+from volstream.markers import MARKER_FEATURES, MarkerEcho, encode_echoes, marker_mask
+from volstream.model.inference import ModelInfo, Predictor
 from volstream.predictions import FeatureVector, Prediction, encode_predictions
 from volstream.ticks import Reject, TickBatch, decode_batch
 
 __all__ = [
     "Polled",
     "Decoded",
+    "Markers",
     "compute_features",
     "dead_letter_headers",
     "decode",
     "encode",
+    "encode_markers",
+    "score",
     "split",
+    "take_markers",
 ]
 
 IntArray = npt.NDArray[np.int64]
@@ -88,6 +93,48 @@ def decode(messages: list[Message], now_ms: int, max_bytes: int, tolerance_ms: i
     return Decoded(ticks, partitions[ticks.index], offsets[ticks.index], partitions, offsets)
 
 
+@dataclass
+class Markers:
+    """The canary markers of a batch, taken out of it."""
+
+    ticks: TickBatch
+    partitions: IntArray
+    offsets: IntArray
+
+    def __len__(self) -> int:
+        return len(self.ticks)
+
+
+def take_markers(decoded: Decoded) -> tuple[Decoded, Markers | None]:
+    """The batch less its canary markers, and the markers (None when it has none).
+
+    Markers are decoded with the batch (they pass the same checks) but never reach
+    the feature engine: no symbol's rolling state sees them.
+    """
+    is_marker = marker_mask(decoded.ticks.symbol)
+    if is_marker is None:
+        return decoded, None
+    ticks = decoded.ticks.take(~is_marker)
+    ticks.rejects = decoded.ticks.rejects
+    markers = Markers(decoded.ticks.take(is_marker), decoded.partitions[is_marker],
+                      decoded.offsets[is_marker])  # fmt: skip
+    rest = replace(decoded, ticks=ticks, partitions=decoded.partitions[~is_marker],
+                   offsets=decoded.offsets[~is_marker])  # fmt: skip
+    return rest, markers
+
+
+def score(
+    predictor: Predictor, features: npt.NDArray[np.float64], markers: Markers | None
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Probabilities of the batch and of its markers, from one inference call (a marker
+    scores the fixed row ``MARKER_FEATURES``), so the markers cross the same path."""
+    if markers is None:
+        return predictor.predict_proba(features), np.zeros(0)
+    rows = np.vstack([features, np.tile(MARKER_FEATURES, (len(markers), 1))])
+    probabilities = predictor.predict_proba(rows)
+    return probabilities[: len(features)], probabilities[len(features) :]
+
+
 def compute_features(
     engines: dict[int, FeatureEngine], ticks: TickBatch, partitions: IntArray
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint8]]:
@@ -128,6 +175,22 @@ def encode(
             for symbol, event_ms, p, row, partition, offset in columns
         ])  # fmt: skip
     return values
+
+
+def encode_markers(
+    markers: Markers, probabilities: npt.NDArray[np.float64], info: ModelInfo, processed_ms: int
+) -> list[bytes]:
+    """One echo per marker, for the canary topic."""
+    ticks = markers.ticks
+    columns = zip(
+        ticks.sequence.tolist(), ticks.trade_id.tolist(), ticks.event_time_ms.tolist(),
+        markers.partitions.tolist(), markers.offsets.tolist(), probabilities.tolist(),
+        strict=True,
+    )  # fmt: skip
+    return encode_echoes([
+        MarkerEcho(run, number, sent_ms, partition, offset, processed_ms, p, info.version)
+        for run, number, sent_ms, partition, offset, p in columns
+    ])  # fmt: skip
 
 
 def dead_letter_headers(

@@ -18,6 +18,7 @@ from confluent_kafka import Consumer, TopicPartition
 from volstream.feature_engine import FeatureEngine
 from volstream.features import LONGEST_MS
 from volstream.lag import peek_event_times
+from volstream.markers import without_markers
 from volstream.ticks import decode_batch
 
 __all__ = ["rebuild"]
@@ -54,7 +55,7 @@ def rebuild(
         ]
         done = any((m.offset() or 0) >= committed - 1 for m in messages)
         ticks = decode_batch([m.value() for m in keep], now_ms=int(time.time() * 1000) + LONGEST_MS)
-        engine.update(ticks)
+        engine.update(without_markers(ticks))
         folded += len(ticks)
     reader.unassign()
     if not done:

@@ -37,7 +37,10 @@ from volstream.consumer.pipeline import (
     dead_letter_headers,
     decode,
     encode,
+    encode_markers,
+    score,
     split,
+    take_markers,
 )
 from volstream.consumer.quality import StreamQuality
 from volstream.consumer.rebuild import rebuild
@@ -48,6 +51,7 @@ from volstream.kafka.membership import PartitionOwner
 from volstream.kafka.outbox import Outbox
 from volstream.kafka.sender import SymbolKeys
 from volstream.lag import peek_event_times
+from volstream.markers import CANARY_HEADER
 from volstream.model.inference import ModelInfo, Predictor
 from volstream.model.serving import RegistryFollower
 from volstream.settings import ConsumerSettings, KafkaSettings
@@ -251,18 +255,22 @@ class StreamConsumer(PartitionOwner):
         now_ms = int(time.time() * 1000)
         decoded = decode(messages, now_ms, self.settings.max_message_bytes,
                          int(self.settings.future_tolerance_seconds * 1000))  # fmt: skip
+        decoded, markers = take_markers(decoded)
         seconds["decode"], t = clock() - t, clock()
         features, flags = compute_features(self.engines, decoded.ticks, decoded.partitions)
         flagged = self.quality.count(decoded.ticks, decoded.partitions, flags)
         seconds["features"], t = clock() - t, clock()
         predictor = self.predictor
-        probabilities = predictor.predict_proba(features)
+        probabilities, marker_probabilities = score(predictor, features, markers)
         seconds["inference"], t = clock() - t, clock()
         values = encode(decoded, features, probabilities, predictor.info, now_ms)
+        echoes = [] if markers is None else encode_markers(markers, marker_probabilities,
+                                                           predictor.info, now_ms)  # fmt: skip
         seconds["encode"] = clock() - t
         self.settle()
         t = clock()
         self._send(messages, decoded, values)
+        self._send_echoes(echoes, now_ms)
         seconds["publish"] = clock() - t
         self._in_flight = _InFlight(messages, decoded, probabilities, predictor.info, seconds,
                                     flagged)  # fmt: skip
@@ -282,6 +290,12 @@ class StreamConsumer(PartitionOwner):
                 self.kafka.dlq_topic, message.value() or b"", message.key(),
                 message.timestamp()[1], headers,
             )  # fmt: skip
+
+    def _send_echoes(self, echoes: list[bytes], processed_ms: int) -> None:
+        """Marker echoes to the canary topic: no reader of predictions sees a marker."""
+        for echo in echoes:
+            self.outbox.send(self.kafka.canary_topic, echo, None, processed_ms,
+                             [(CANARY_HEADER, b"1")])  # fmt: skip
 
     def settle(self) -> None:
         """Wait for the batch in flight to be acknowledged, commit it and record it."""

@@ -15,6 +15,7 @@ from volstream.producer.metrics import build_metrics
 from volstream.settings import (
     ApiSettings,
     BrokerSettings,
+    CanarySettings,
     ConsumerSettings,
     DeviceSettings,
     DriftSettings,
@@ -41,6 +42,7 @@ DOCS = Path(__file__).parent.parent / "docs"
         DriftSettings,
         DeviceSettings,
         EvaluateSettings,
+        CanarySettings,
     ],
 )
 def test_every_setting_is_documented(cls: type) -> None:
@@ -88,6 +90,14 @@ def test_every_evaluator_metric_is_documented() -> None:
     QualityCollector(windows, threading.Lock(), lambda v, k: figures, registry)
     names = {m.name for m in registry.collect()}
     assert {"volstream_quality_pr_auc", "volstream_quality_test_brier"} <= names
+    assert not _undocumented(registry)
+
+
+def test_every_canary_metric_is_documented() -> None:
+    from volstream.canary.metrics import build_metrics as build_canary_metrics
+
+    registry = CollectorRegistry()
+    build_canary_metrics(registry).add_partition(0)
     assert not _undocumented(registry)
 
 

@@ -23,7 +23,13 @@ from volstream.settings import (
 def test_defaults_are_documented_values() -> None:
     kafka = load(KafkaSettings)
     assert kafka.bootstrap == "127.0.0.1:9092"
-    assert kafka.topic_partitions() == {"ticks": 6, "predictions": 6, "ticks.dlq": 1, "outcomes": 6}
+    assert kafka.topic_partitions() == {
+        "ticks": 6,
+        "predictions": 6,
+        "ticks.dlq": 1,
+        "outcomes": 6,
+        "canary": 1,
+    }
     assert load(ProducerSettings).rate == 1000.0
 
 

@@ -102,6 +102,9 @@ class KafkaSettings(BaseSettings):
     outcomes_topic: str = Field(
         "outcomes", min_length=1, description="Realized outcomes; partitions as predictions."
     )
+    canary_topic: str = Field(
+        "canary", min_length=1, description="Marker echoes from the consumer to the canary."
+    )
     ticks_partitions: int = Field(6, ge=1, le=10_000, description="Partitions of the ticks topic.")
     predictions_partitions: int = Field(
         6, ge=1, le=10_000, description="Partitions of the predictions topic."
@@ -183,6 +186,7 @@ class KafkaSettings(BaseSettings):
             self.predictions_topic: self.predictions_partitions,
             self.dlq_topic: self.dlq_partitions,
             self.outcomes_topic: self.predictions_partitions,  # outcome of partition p goes to p
+            self.canary_topic: 1,  # a few echoes a second
         }
 
 
@@ -475,6 +479,22 @@ class EvaluateSettings(BaseSettings):
     def window_ms(self) -> dict[str, int]:
         """Each window's name and length, shortest first."""
         return dict(sorted(((w, duration_ms(w)) for w in self.windows), key=lambda kv: kv[1]))
+
+
+class CanarySettings(BaseSettings):
+    """``volstream canary``: marker ticks through the whole pipeline, and their round trip."""
+
+    model_config = _config("CANARY_")
+
+    interval_seconds: float = Field(
+        5.0, gt=0, le=3600, description="One marker per ticks partition this often."
+    )
+    deadline_seconds: float = Field(
+        30.0, gt=0, le=3600, description="A marker not back within this long counts as lost."
+    )
+    metrics_port: int = Field(
+        9105, ge=0, le=65535, description="Port of /metrics; 0 turns the endpoint off."
+    )
 
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")

@@ -56,9 +56,10 @@ def test_port_in_use_is_a_clear_error(kafka_bootstrap: str) -> None:
 def test_topics_are_created_with_configured_partitions(kafka_bootstrap: str) -> None:
     kafka = KafkaSettings(
         bootstrap=kafka_bootstrap, ticks_topic="t-created", predictions_topic="p-created",
-        dlq_topic="d-created", outcomes_topic="o-created", ticks_partitions=4,
+        dlq_topic="d-created", outcomes_topic="o-created", canary_topic="c-created",
+        ticks_partitions=4,
     )  # fmt: skip
-    created = ["t-created", "p-created", "d-created", "o-created"]
+    created = ["t-created", "p-created", "d-created", "o-created", "c-created"]
     assert ensure_topics(kafka) == dict.fromkeys(created, True)
     assert ensure_topics(kafka) == dict.fromkeys(created, False)
     [ticks] = describe_topics(kafka, ["t-created"])

@@ -9,7 +9,18 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from volstream.cli import api, consume, demo, drift, evaluate, kafka, models, produce, status
+from volstream.cli import (
+    api,
+    canary,
+    consume,
+    demo,
+    drift,
+    evaluate,
+    kafka,
+    models,
+    produce,
+    status,
+)
 from volstream.errors import VolstreamError
 from volstream.logs import setup_logging
 
@@ -67,6 +78,7 @@ app.add_typer(models.models_app, name="models")
 app.command("api")(api.api)
 app.command("drift")(drift.drift)
 app.command("evaluate")(evaluate.evaluate)
+app.command("canary")(canary.canary)
 app.command("status")(status.status)
 app.command("demo")(demo.demo)
 

@@ -34,7 +34,7 @@ class Outbox:
     def send(
         self, topic: str, value: bytes, key: bytes | None, timestamp: int, headers: Headers
     ) -> None:
-        """Queue one record with headers (a dead letter)."""
+        """Queue one record with headers (a dead letter, a marker echo)."""
         self._sender.send(topic, value, key, timestamp, headers)
 
     def send_many(

@@ -17,7 +17,8 @@ With a real broker (the embedded one by default): :func:`fresh_topics`,
 :func:`read_all`, and the services in-process with test settings
 (:func:`produce_synthetic`, :func:`consume_to_end`). Child processes:
 :func:`wait_for`, :func:`stop_process`, :func:`http_status`; programs a test
-drives: :func:`program`. Tick documents, good and bad, are in
+drives: :func:`program`; alert rules judged by promtool on series recorded from
+a real run: :mod:`volstream.testing.prometheus`. Tick documents, good and bad, are in
 :mod:`volstream.testing.payloads`; a stream with known data-quality faults in
 :mod:`volstream.testing.faults`; a fake NVML is :class:`FakeNvml`.
 docs/testing.md shows them at work.

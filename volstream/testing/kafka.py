@@ -26,6 +26,7 @@ def fresh_topics(bootstrap: str, prefix: str = "test", **overrides: object) -> K
         "predictions_topic": f"{prefix}-predictions-{suffix}",
         "dlq_topic": f"{prefix}-ticks.dlq-{suffix}",
         "outcomes_topic": f"{prefix}-outcomes-{suffix}",
+        "canary_topic": f"{prefix}-canary-{suffix}",
         **overrides,
     }
     kafka = KafkaSettings(**fields)  # type: ignore[arg-type]

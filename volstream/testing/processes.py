@@ -61,7 +61,8 @@ def start_consumer(
     """``volstream consume`` on ``kafka``'s topics as a child process, its output piped."""
     environment = {**os.environ, "VOLSTREAM_KAFKA_TICKS_TOPIC": kafka.ticks_topic,
                    "VOLSTREAM_KAFKA_PREDICTIONS_TOPIC": kafka.predictions_topic,
-                   "VOLSTREAM_KAFKA_DLQ_TOPIC": kafka.dlq_topic, **(env or {})}  # fmt: skip
+                   "VOLSTREAM_KAFKA_DLQ_TOPIC": kafka.dlq_topic,
+                   "VOLSTREAM_KAFKA_CANARY_TOPIC": kafka.canary_topic, **(env or {})}  # fmt: skip
     return subprocess.Popen(  # noqa: S603 - our own command
         [sys.executable, "-m", "volstream", "consume", "--bootstrap", kafka.bootstrap,
          "--group", group, "--metrics-port", str(metrics_port), "--registry", str(registry),
