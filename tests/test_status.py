@@ -56,3 +56,29 @@ def test_live_quality_lists_the_served_model_first_over_the_shortest_window() ->
     console.print(render(Snapshot(0, services), Snapshot(1, services)))
     text = console.export_text()
     assert "live quality, last 15m" in text and "0.610" in text
+
+
+def test_the_canary_line_shows_markers_back_lost_and_the_round_trip() -> None:
+    from rich.console import Console
+
+    from volstream.status import render
+
+    def canary(received: float, lost: float, fast: float, slow: float) -> dict:
+        labels = (("partition", "0"),)
+        return {
+            ("volstream_canary_markers_received_total", labels): received,
+            ("volstream_canary_markers_lost_total", labels): lost,
+            ("volstream_canary_roundtrip_seconds_bucket", (*labels, ("le", "0.05"))): fast,
+            ("volstream_canary_roundtrip_seconds_bucket", (*labels, ("le", "+Inf"))): fast + slow,
+        }
+
+    services = dict.fromkeys(("producer", "consumer", "api", "drift"))
+    before = Snapshot(0, {**services, "canary": canary(100, 0, 100, 0)})
+    now = Snapshot(10, {**services, "canary": canary(198, 2, 198, 2)})  # 98 back, 2 lost
+    console = Console(width=200, record=True)
+    console.print(render(before, now))
+    text = console.export_text()
+    assert "9.8 markers back/s, 0.2 lost/s" in text
+    assert "a marker's round trip through the pipeline" in text
+    assert "canary availability (markers back in time)" in text and "98.00%" in text
+    assert "burning" in text

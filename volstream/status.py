@@ -91,8 +91,8 @@ def total(samples: Samples | None, name: str, **labels: str) -> float:
 
 def rate(before: Snapshot, now: Snapshot, service: str, name: str, **labels: str) -> float:
     seconds = max(now.time - before.time, 1e-9)
-    change = total(now.services[service], name, **labels) - total(
-        before.services[service], name, **labels
+    change = total(now.services.get(service), name, **labels) - total(
+        before.services.get(service), name, **labels
     )
     return max(change, 0.0) / seconds
 
@@ -157,6 +157,16 @@ def _services(before: Snapshot, now: Snapshot) -> Table:
         up = s["evaluator"] is not None
         outcomes = per_second("evaluator", "volstream_outcomes_total", "outcomes") if up else "-"
         table.add_row("evaluator", "up" if up else "[red]down[/red]", outcomes, "-", "-")
+    if "canary" in s:
+        up = s["canary"] is not None
+        roundtrip = "volstream_canary_roundtrip_seconds"
+        lost = rate(before, now, "canary", "volstream_canary_markers_lost_total")
+        back = f"{rate(before, now, 'canary', 'volstream_canary_markers_received_total'):,.1f}"
+        back += " markers back/s" + (f", {lost:,.1f} lost/s" if lost else "")
+        table.add_row("canary", "up" if up else "[red]down[/red]", back if up else "-",
+                      _ms(latency("canary", roundtrip, 0.5)),
+                      _ms(latency("canary", roundtrip, 0.99)),
+                      "a marker's round trip through the pipeline")  # fmt: skip
     return table
 
 
@@ -198,6 +208,12 @@ def _slos(before: Snapshot, now: Snapshot) -> Table:
                     route="/predict", le="0.1") / predicts  # fmt: skip
         table.add_row("API latency (POST /predict < 100 ms)", "99 %", f"{fast:.2%}",
                       _state(fast >= 0.99))  # fmt: skip
+    back = rate(before, now, "canary", "volstream_canary_markers_received_total")
+    lost = rate(before, now, "canary", "volstream_canary_markers_lost_total")
+    if back + lost:
+        share = back / (back + lost)
+        table.add_row("canary availability (markers back in time)", "99.9 %", f"{share:.2%}",
+                      _state(share >= 0.999))  # fmt: skip
     lags = [v for (n, _), v in (now.services.get("consumer") or {}).items()
             if n == "volstream_consumer_lag_seconds"]  # fmt: skip
     if lags:

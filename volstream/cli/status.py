@@ -11,6 +11,7 @@ from rich.live import Live
 
 from volstream.settings import (
     ApiSettings,
+    CanarySettings,
     ConsumerSettings,
     DriftSettings,
     EvaluateSettings,
@@ -31,8 +32,10 @@ def status(
     api: Annotated[str | None, typer.Option(help="API /metrics URL.")] = None,
     drift: Annotated[str | None, typer.Option(help="Drift job /metrics URL.")] = None,
     evaluator: Annotated[str | None, typer.Option(help="Evaluator /metrics URL.")] = None,
+    canary: Annotated[str | None, typer.Option(help="Canary /metrics URL.")] = None,
 ) -> None:
-    """Show the running pipeline: rates, latency percentiles, SLOs, lag, live model quality.
+    """Show the running pipeline: rates, latency percentiles, SLOs, lag, live model quality,
+    and the canary's round trip.
 
     Reads each service's /metrics (by default on this machine, at the ports the
     settings give, as `make demo` runs them). Ctrl-C stops it.
@@ -45,6 +48,7 @@ def status(
         "api": api or _local(load(ApiSettings).port),
         "drift": drift or _local(load(DriftSettings).metrics_port),
         "evaluator": evaluator or _local(load(EvaluateSettings).metrics_port),
+        "canary": canary or _local(load(CanarySettings).metrics_port),
     }
     console = Console()
     before = scrape_all(endpoints)
