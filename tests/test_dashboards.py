@@ -64,7 +64,8 @@ def test_the_dashboards_cover_what_an_operator_looks_for() -> None:
     titles = {name: {p["title"] for p in load(name)["panels"]} for name in dashboards.DASHBOARDS}
     assert {"Ticks in and out", "End-to-end latency", "Mean time per batch by stage",
             "Batch size", "Committed lag (records)", "Time lag", "Lag health",
-            "Dead letters by reason", "GPU utilisation"} <= titles["pipeline"]  # fmt: skip
+            "Dead letters by reason", "GPU utilisation", "Canary round trip by partition",
+            "Canary markers"} <= titles["pipeline"]  # fmt: skip
     for slo in dashboards.SLOS:
         assert f"{slo.title} (objective {slo.objective:.1%})" in titles["slo"]
     assert {"SLI, last 5 minutes", "Error budget left, 30 days", "Burn rate by window",

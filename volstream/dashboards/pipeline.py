@@ -1,4 +1,5 @@
-"""The Pipeline dashboard: ticks in and out, latency, stages, lag per partition, GPU."""
+"""The Pipeline dashboard: ticks in and out, latency, stages, the canary, lag per partition,
+GPU."""
 
 from __future__ import annotations
 
@@ -59,6 +60,10 @@ def pipeline() -> str:
             stat("Catch-up time", "Committed lag divided by the processing rate, worst consumer.",
                  f"max(instance:volstream_consumer_catch_up_seconds{{{CONSUMER}}})", "s",
                  thresholds=red_from(60)),
+            stat("Canary round trip p99", "A marker's way from the canary through the broker, "
+                 "the consumer's decode, inference and publish, and back (docs/canary.md).",
+                 quantile("volstream_canary_roundtrip_seconds", "", 0.99), "s",
+                 thresholds=red_from(5)),
             stat("Alerts firing", "Prometheus alerts firing now (SLO and pipeline).",
                  'count(ALERTS{alertstate="firing"}) or vector(0)',
                  thresholds=red_from(1)),
@@ -98,6 +103,18 @@ def pipeline() -> str:
                 target(f"volstream_consumer_stale_symbols{{{CONSUMER}}}",
                        "partition {{partition}}"),
             ], "short"),
+            timeseries("Canary round trip by partition", "99th percentile of a marker's round "
+                       "trip, by the ticks partition it crossed; late markers count once back.",
+                       quantiles("volstream_canary_roundtrip_seconds", "", "partition", (0.99,)),
+                       "s"),
+            timeseries("Canary markers", "Markers sent, back within the deadline and lost, and "
+                       "the oldest still awaited (it climbs while markers are late).", [
+                target(rate("volstream_canary_markers_sent_total"), "sent /s"),
+                target(rate("volstream_canary_markers_received_total"), "back /s"),
+                target(rate("volstream_canary_markers_lost_total", "", "partition"),
+                       "lost /s, partition {{partition}}"),
+                target("max(volstream_canary_oldest_pending_seconds)", "oldest awaited (s)"),
+            ]),
             timeseries("Commits", "Offset commits acknowledged and failed.", [
                 target(rate("volstream_consumer_commits_total", CONSUMER), "commits"),
                 target(rate("volstream_consumer_commit_failures_total", CONSUMER), "failures"),

@@ -37,6 +37,8 @@ ROUTES: Final = 'route=~"/predict.*"'  # the SLO's routes: readiness and reports
 PREDICT_LATENCY: Final = "volstream_api_request_duration_seconds"
 PREDICT: Final = 'route="/predict"'
 FAST: Final = 'route="/predict",le="0.1"'
+BACK: Final = "volstream_canary_markers_received_total"
+LOST: Final = "volstream_canary_markers_lost_total"
 SLOS: Final = (
     Slo("API availability", "api-availability", 0.999,
         _api_ratio_30d(f'{REQUESTS}{{status=~"5..",{ROUTES}}}', f"{REQUESTS}{{{ROUTES}}}"),
@@ -49,6 +51,10 @@ SLOS: Final = (
          ("slower than 100 ms", f"{rate(f'{PREDICT_LATENCY}_count', PREDICT)} - "
                                 f"{rate(f'{PREDICT_LATENCY}_bucket', FAST)}")),
         "reqps"),
+    Slo("Canary availability", "canary-availability", 0.999,
+        f"sum(increase({LOST}[30d])) / (sum(increase({LOST}[30d])) + sum(increase({BACK}[30d])))",
+        (("markers back", rate(BACK)), ("markers lost", rate(LOST))),
+        "suffix: /s"),
     Slo("Pipeline freshness", "pipeline-freshness", 0.99,
         "avg_over_time(slo:pipeline_freshness_bad:max[30d])",
         (("largest time lag", "max(volstream_consumer_lag_seconds)"),),
