@@ -3,7 +3,9 @@
 The canary sends and reads in one process, so a round trip is measured on one
 clock. It reads the canary topic from its end with no consumer group, and keeps
 only the echoes of its own run: a restarted canary does not count its
-predecessor's markers.
+predecessor's markers. It counts markers lost only once the pipeline has
+echoed one: a stack that is starting is not an outage (a consumer that never
+starts is ``ConsumerDown`` and ``NoPredictions``).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class Canary:
         self.partitions: list[int] = []
         self._losing: set[int] = set()  # partitions whose last marker was lost
         self.sent = self.received = self.lost = 0
+        self.armed = False  # an echo came back: from now on, overdue markers are lost
         self._number = 0
         self._sender = Sender(kafka, self._on_failure, clients)
         self._reader = clients.reader(kafka, "canary")
@@ -128,6 +131,10 @@ class Canary:
             self.metrics.roundtrip.labels(partition).observe(max(now_ms - echo.sent_ms, 0) / 1000)
             if self.pending.pop(echo.marker, None) is None:
                 continue  # counted lost already
+            if not self.armed:
+                self.armed = True
+                log.info("canary: the first marker is back after %.3f s; counting lost "
+                         "markers from now", (now_ms - echo.sent_ms) / 1000)  # fmt: skip
             self.metrics.received.labels(partition).inc()
             self.received += 1
             if echo.source_partition in self._losing:
@@ -141,6 +148,8 @@ class Canary:
             age = now - marker.sent_at
             if age > self.settings.deadline_seconds:
                 del self.pending[number]
+                if not self.armed:
+                    continue  # the pipeline has not answered yet: starting, not failing
                 self.metrics.lost.labels(str(marker.partition)).inc()
                 self.lost += 1
                 if marker.partition not in self._losing:

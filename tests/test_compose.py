@@ -26,8 +26,8 @@ def compose_config(*profiles: str) -> dict[str, Any]:
 
 def test_the_stack_is_valid_and_every_service_reports_its_health() -> None:
     services = compose_config()["services"]
-    assert {"kafka", "init", "producer", "consumer", "api", "drift", "evaluator", "prometheus",
-            "alertmanager", "grafana"} <= set(services)  # fmt: skip
+    assert {"kafka", "init", "producer", "consumer", "api", "drift", "evaluator", "canary",
+            "prometheus", "alertmanager", "grafana"} <= set(services)  # fmt: skip
     assert services["consumer-gpu"]["profiles"] == ["gpu"]  # starts only with --profile gpu
     for name, service in services.items():
         if name != "init":
@@ -64,6 +64,7 @@ def test_prometheus_scrapes_every_volstream_service_on_its_metrics_port() -> Non
     assert targets["api"] == "api:8000"
     assert targets["drift"] == "drift:9103"
     assert targets["evaluator"] == "evaluator:9104"
+    assert targets["canary"] == "canary:9105"
 
 
 def test_prometheus_keeps_the_30_days_the_error_budget_needs() -> None:
@@ -126,7 +127,7 @@ def test_the_image_owns_a_mount_point_for_every_volume_the_services_write() -> N
 def test_the_services_run_on_a_read_only_root_with_a_writable_tmp() -> None:
     services = compose_config()["services"]
     ours = [name for name, s in services.items() if s.get("image", "").startswith("volstream")]
-    assert {"producer", "consumer", "api", "drift", "evaluator", "init"} <= set(ours)
+    assert {"producer", "consumer", "api", "drift", "evaluator", "canary", "init"} <= set(ours)
     for name in ours:
         assert services[name]["read_only"] is True, name
         assert "/tmp" in services[name]["tmpfs"], name  # noqa: S108

@@ -136,7 +136,7 @@ def test_the_autoscaler_never_goes_above_the_partitions() -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_pod_runs_as_non_root_on_a_read_only_root(overlay: str) -> None:
     pods = pod_specs(overlay)
-    assert set(pods) == {"producer", "consumer", "api", "drift", "evaluator", "init"}
+    assert set(pods) == {"producer", "consumer", "api", "drift", "evaluator", "canary", "init"}
     for name, pod in pods.items():
         assert pod["securityContext"]["runAsNonRoot"] is True, name
         for container in pod["containers"] + pod["initContainers"]:

@@ -31,9 +31,9 @@ ROOT = Path(__file__).parents[2]
 PROJECT = "volstream-ci"
 FILES = ("-f", "docker/compose.yaml", "-f", "docker/podman/compose.override.yaml")
 ENV = {**os.environ, "CONTAINERS_CONF": str(ROOT / "docker" / "podman" / "containers.conf")}
-SERVICES = ("kafka", "producer", "consumer", "api", "drift", "evaluator", "prometheus",
+SERVICES = ("kafka", "producer", "consumer", "api", "drift", "evaluator", "canary", "prometheus",
             "alertmanager")  # fmt: skip
-JOBS = {"producer", "consumer", "api", "drift", "evaluator", "prometheus"}
+JOBS = {"producer", "consumer", "api", "drift", "evaluator", "canary", "prometheus"}
 SYMBOL = synthetic_symbols(30)[0]  # the producer's market: --symbols 30
 T = TypeVar("T")
 
@@ -219,6 +219,15 @@ def test_predictions_flow_through_the_topic() -> None:
     rate = "sum(rate(volstream_consumer_predictions_total[1m]))"
     wait_for("a prediction rate above 0", lambda: float(query(rate)[0]["value"][1]) > 0, 180)
     assert coverage()["predictions"] > 0
+
+
+def test_the_canary_times_a_marker_through_every_partition() -> None:
+    def every_partition() -> bool:
+        return len(query("volstream_canary_roundtrip_seconds_count > 0")) == 6
+
+    wait_for("a canary round trip on each of the 6 partitions", every_partition, timeout=180)
+    p99 = query("histogram_quantile(0.99, sum by (le) (volstream_canary_roundtrip_seconds_bucket))")
+    assert float(p99[0]["value"][1]) < 30  # within the deadline
 
 
 def test_the_api_is_ready_and_predicts() -> None:

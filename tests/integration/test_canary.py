@@ -103,7 +103,7 @@ class CanaryThread:
         self.canary = Canary(kafka, settings, build_metrics(self.registry))
         self.partitions = [str(p) for p in range(kafka.ticks_partitions)]
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run)
+        self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         self.canary.start()
@@ -131,14 +131,18 @@ def sample_until_no_loss_for(canary: CanaryThread, recorder: SeriesRecorder, sam
 def test_the_canary_times_every_partition_and_alerts_on_a_stopped_consumer(
     kafka: KafkaSettings, small_registry: Path
 ) -> None:
-    """SIGSTOP the consumer: markers are late, then lost, and the fast-burn alert fires on
-    this run's series (each second played as a minute); SIGCONT: they come back."""
+    """No consumer yet: markers expire uncounted. SIGSTOP the consumer: markers are late,
+    then lost, and the fast-burn alert fires on this run's series (each second played as a
+    minute); SIGCONT: they come back."""
     received = "volstream_canary_markers_received_total"
     lost = "volstream_canary_markers_lost_total"
-    consumer = start_consumer(kafka, small_registry, "canaried", free_port())
     canary = CanaryThread(kafka)
     recorder = SeriesRecorder(canary.registry, {received, lost})
     canary.thread.start()
+    time.sleep(4)  # past the deadline with no consumer yet: starting, not lost
+    assert min(canary.each("volstream_canary_markers_sent_total")) > 0
+    assert max(canary.each(lost)) == 0
+    consumer = start_consumer(kafka, small_registry, "canaried", free_port())
     try:
         wait_for(lambda: min(canary.each(received)) >= 2, 90, "markers back on every partition")
         for _ in range(6):

@@ -89,13 +89,13 @@ def targets_up(port: int) -> bool:
             active = json.loads(r.read())["data"]["activeTargets"]
     except OSError:
         return False
-    return len(active) == 5 and all(t["health"] == "up" for t in active)
+    return len(active) == 6 and all(t["health"] == "up" for t in active)
 
 
 def check_status(ports: dict[str, int]) -> None:
     """`volstream status --once` shows every service up, the SLOs, and lag per partition."""
     urls = {name: f"http://127.0.0.1:{ports[name]}/metrics"
-            for name in ("producer", "consumer", "api", "drift")}  # fmt: skip
+            for name in ("producer", "consumer", "api", "drift", "canary")}  # fmt: skip
     result = subprocess.run(
         [sys.executable, "-m", "volstream", "status", "--once", "--interval", "2",
          *(f"--{name}={url}" for name, url in urls.items())],
@@ -103,8 +103,10 @@ def check_status(ports: dict[str, int]) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     table = result.stdout
-    for service in ("producer", "consumer", "api", "drift"):
+    for service in ("producer", "consumer", "api", "drift", "canary"):
         assert re.search(rf"│ {service} +│ up +│", table), table
+    # Markers come back a few a second: a 2-second interval may hold none.
+    assert re.search(r"│ canary +│ up +│ [\d.]+ markers back/s", table), table
     assert re.search(r"│ producer +│ up +│ \d+ ticks/s", table), table
     assert "API availability" in table and "pipeline freshness" in table
     lag_rows = re.findall(r"│ ticks +│ (\d) +│", table)
@@ -113,13 +115,14 @@ def check_status(ports: dict[str, int]) -> None:
 
 def test_demo_prometheus_scrapes_every_service_and_every_rule_has_data(tmp_path: Path) -> None:
     program("prometheus")
-    services = ("producer", "consumer", "api", "drift", "evaluator", "prometheus")
+    services = ("producer", "consumer", "api", "drift", "evaluator", "canary", "prometheus")
     ports = {name: free_port() for name in services}
     env = {**os.environ, "VOLSTREAM_PRODUCER_METRICS_PORT": str(ports["producer"]),
            "VOLSTREAM_CONSUMER_METRICS_PORT": str(ports["consumer"]),
            "VOLSTREAM_API_PORT": str(ports["api"]),
            "VOLSTREAM_DRIFT_METRICS_PORT": str(ports["drift"]),
            "VOLSTREAM_EVALUATE_METRICS_PORT": str(ports["evaluator"]),
+           "VOLSTREAM_CANARY_METRICS_PORT": str(ports["canary"]),
            "VOLSTREAM_DEMO_PROMETHEUS_PORT": str(ports["prometheus"]),
            "VOLSTREAM_TRAIN_DURATION_SECONDS": "1800"}  # fmt: skip
     process = subprocess.Popen(

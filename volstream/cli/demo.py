@@ -20,6 +20,7 @@ from volstream.local_prometheus import prometheus_child
 from volstream.settings import (
     ApiSettings,
     BrokerSettings,
+    CanarySettings,
     ConsumerSettings,
     DriftSettings,
     EvaluateSettings,
@@ -57,7 +58,8 @@ def demo(
 
     Trains a model when the registry has none, starts the broker and creates the
     topics, then runs the consumer, the API, the drift job (a pass a minute), the
-    evaluator (outcomes and live quality), a
+    evaluator (outcomes and live quality), the canary (a marker through every
+    partition and back), a
     Prometheus with the repository's SLO rules (when `prometheus` is on the PATH)
     and a synthetic producer as child processes, their output prefixed with their
     names.
@@ -71,7 +73,7 @@ def demo(
     # The producer streams the training market on another path: what drift should call normal.
     producer = load(ProducerSettings, rate=rate or training.tick_rate)
     consumer, api, drift = load(ConsumerSettings), load(ApiSettings), load(DriftSettings)
-    evaluator = load(EvaluateSettings)
+    evaluator, canary = load(EvaluateSettings), load(CanarySettings)
     ensure_model(load(ModelSettings))
     stop = install_stop_handlers()
     supervisor = Supervisor()
@@ -89,10 +91,12 @@ def demo(
                 Child.volstream("drift", ["drift", "--interval", str(DEMO_DRIFT_SECONDS)], env)
             )
             supervisor.start(Child.volstream("evaluator", ["evaluate"], env))
+            supervisor.start(Child.volstream("canary", ["canary"], env))
             api_url = f"http://{api.host}:{api.port}"
             targets = {"producer": producer.metrics_port, "consumer": consumer.metrics_port,
                        "api": api.port, "drift": drift.metrics_port,
-                       "evaluator": evaluator.metrics_port}  # fmt: skip
+                       "evaluator": evaluator.metrics_port,
+                       "canary": canary.metrics_port}  # fmt: skip
             prometheus = prometheus_child(Path(workdir), prometheus_port, targets)
             if isinstance(prometheus, Child):
                 supervisor.start(prometheus)
@@ -120,9 +124,10 @@ def demo(
             log.info("demo: metrics at http://127.0.0.1:%d/metrics (producer), "
                      "http://127.0.0.1:%d/metrics (consumer), %s/metrics (API), "
                      "http://127.0.0.1:%d/metrics (drift), http://127.0.0.1:%d/metrics "
-                     "(evaluator: live quality from a minute in)", producer.metrics_port,
+                     "(evaluator: live quality from a minute in), "
+                     "http://127.0.0.1:%d/metrics (canary)", producer.metrics_port,
                      consumer.metrics_port, api_url, drift.metrics_port,
-                     evaluator.metrics_port)  # fmt: skip
+                     evaluator.metrics_port, canary.metrics_port)  # fmt: skip
             log.info("demo: a drift pass every %d s; the report at %s/drift/report",
                      DEMO_DRIFT_SECONDS, api_url)  # fmt: skip
             if isinstance(prometheus, Child):
