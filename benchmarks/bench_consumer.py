@@ -6,12 +6,13 @@
    ticks: a consume-and-republish loop doing no work (the ceiling on this broker),
    and a one-message-at-a-time consumer doing the same features and model (the
    naive baseline, on the first 20,000 ticks: it is slow).
-2. Data quality (--part quality): what the checks cost. The features stage of the
-   consumer, on --quality-ticks synthetic ticks in its batches and 6 partitions, with
-   the checks (price jumps at 10 standard deviations, lateness, the counts by reason)
-   and without, alternating, median of --runs; the difference against the whole
-   pipeline's time per tick (a throughput run on the same broker) is the share of
-   throughput the checks cost.
+2. Data quality and canary (--part quality): what they cost. The features stage of
+   the consumer, on --quality-ticks synthetic ticks in its batches and 6 partitions,
+   with the checks (price jumps at 10 standard deviations, lateness, the counts by
+   reason) and a canary marker per partition in every batch taken out, and without
+   either, alternating, median of --runs; the difference against the whole pipeline's
+   time per tick (a throughput run on the same broker) is the share of throughput
+   they cost.
 3. Latency: synthetic ticks offered at 10,000 ticks/s by a `volstream produce`
    process while the consumer runs; after a 5 s warm-up, 30 s (--latency-seconds)
    of end-to-end latency (event time to prediction acknowledged) from the
@@ -39,17 +40,19 @@ from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
+import numpy.typing as npt
 from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from benchmarks.common import median_of, rates_table
 from volstream.consumer.main import build
 from volstream.consumer.metrics import STAGES
-from volstream.consumer.pipeline import compute_features
+from volstream.consumer.pipeline import Decoded, compute_features, take_markers
 from volstream.consumer.quality import StreamQuality
 from volstream.feature_engine import FeatureEngine
 from volstream.kafka.clients import PRODUCER_DEFAULTS, PRODUCER_REQUIRED, make_consumer
 from volstream.kafka.embedded import EmbeddedBroker, free_port
+from volstream.markers import marker_tick
 from volstream.metrics import LATENCY_BUCKETS, BatchHistogram, bucket_quantile
 from volstream.model.registry import ModelRegistry
 from volstream.model.training import train
@@ -312,23 +315,41 @@ def throughput(args: argparse.Namespace, model: ModelSettings, model_file: Path)
         print(f"{stage} | {seconds / args.ticks * 1e6:.2f} | {seconds / total:.1%}")
 
 
+def marked_batch(ticks: TickBatch, partitions: npt.NDArray[np.int64]) -> tuple[Decoded, Decoded]:
+    """A batch with a canary marker for each of the 6 partitions (the default canary sends
+    about one per 100,000 ticks at full load: this is a hundred times more), and the same
+    batch without them."""
+    now_ms = int(ticks.event_time_ms.max())
+    markers = TickBatch.from_ticks([marker_tick(1, p, now_ms) for p in range(6)])
+    marked = TickBatch.concat([ticks, markers])
+    where = np.concatenate([partitions, np.arange(6)])
+    offsets = np.arange(len(marked), dtype=np.int64)
+    plain = Decoded(ticks, partitions, offsets[: len(ticks)], partitions, offsets[: len(ticks)])
+    return Decoded(marked, where, offsets, where, offsets), plain
+
+
 def quality(args: argparse.Namespace, model: ModelSettings) -> None:
     ticks = TickBatch.from_ticks(synthetic_ticks(args.quality_ticks, symbols=100, tick_rate=500))
     partitions = np.array([int(s.rsplit("-", 1)[1]) % 6 for s in ticks.symbol], dtype=np.int64)
     n = len(ticks)
 
+    batches = [marked_batch(ticks.take(slice(s, s + BATCH)), partitions[s : s + BATCH])
+               for s in range(0, n, BATCH)]  # fmt: skip
+
     def features_stage(checked: bool) -> float:
-        """Seconds per tick of the features stage, with the data-quality checks or not."""
+        """Seconds per tick of the features stage, with the data-quality checks and the
+        markers taken out, or neither (the markers left out beforehand)."""
         sigmas = ConsumerSettings().jump_sigmas if checked else 0.0
         engines = {p: FeatureEngine(symbols=16, jump_sigmas=sigmas) for p in range(6)}
         checks = StreamQuality(late_after_ms=5000)
         started = time.perf_counter()
-        for start in range(0, n, BATCH):
-            rows = slice(start, start + BATCH)
-            batch, where = ticks.take(rows), partitions[rows]
-            _, flags = compute_features(engines, batch, where)
+        for decoded, plain in batches:
             if checked:
-                checks.count(batch, where, flags)
+                rest, _ = take_markers(decoded)
+                _, flags = compute_features(engines, rest.ticks, rest.partitions)
+                checks.count(rest.ticks, rest.partitions, flags)
+            else:
+                compute_features(engines, plain.ticks, plain.partitions)
         return (time.perf_counter() - started) / n
 
     features_stage(True)  # compiled and warm
@@ -344,13 +365,14 @@ def quality(args: argparse.Namespace, model: ModelSettings) -> None:
         rate, rates = median_of(args.runs, lambda: pipeline_run(kafka, model)[0])
     cost = float(np.median(with_checks) - np.median(without))
     print(
-        f"\ndata-quality checks, {n:,} ticks in batches of {BATCH:,}, 6 partitions, "
+        f"\ndata-quality checks and canary markers, {n:,} ticks in batches of {BATCH:,} "
+        "plus a marker per partition, 6 partitions, "
         f"{args.runs} runs (medians)\n"
     )
     print("what | µs per tick | runs")
     print("--- | ---: | ---")
-    for name, values in (("features stage with the checks", with_checks),
-                         ("features stage without them", without)):  # fmt: skip
+    for name, values in (("features stage with the checks and markers taken out", with_checks),
+                         ("features stage without either", without)):  # fmt: skip
         shown = ", ".join(f"{v * 1e6:.3f}" for v in values)
         print(f"{name} | {np.median(values) * 1e6:.3f} | {shown}")
     print(f"the checks | {cost * 1e6:.3f} |")
@@ -358,7 +380,7 @@ def quality(args: argparse.Namespace, model: ModelSettings) -> None:
         f"whole pipeline ({rate:,.0f} ticks/s: {', '.join(f'{r:,.0f}' for r in rates)}) | "
         f"{1e6 / rate:.3f} |"
     )
-    print(f"\n**The checks cost {cost * rate:.2%} of the pipeline's throughput.**")
+    print(f"\n**The checks and the canary cost {cost * rate:.2%} of the pipeline's throughput.**")
 
 
 def latency(runs: int, seconds: int, model: ModelSettings) -> None:

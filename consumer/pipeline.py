@@ -18,7 +18,7 @@ from confluent_kafka import KafkaError, Message
 from volstream.feature_engine import FeatureEngine
 from volstream.features import N_FEATURES
 from volstream.kafka.clients import PARTITION_EOF
-from volstream.markers import MARKER_FEATURES, MarkerEcho, encode_echoes, marker_mask
+from volstream.markers import MARKER_FEATURES, MarkerEcho, encode_echoes, marker_positions
 from volstream.model.inference import ModelInfo, Predictor
 from volstream.predictions import FeatureVector, Prediction, encode_predictions
 from volstream.ticks import Reject, TickBatch, decode_batch
@@ -111,15 +111,15 @@ def take_markers(decoded: Decoded) -> tuple[Decoded, Markers | None]:
     Markers are decoded with the batch (they pass the same checks) but never reach
     the feature engine: no symbol's rolling state sees them.
     """
-    is_marker = marker_mask(decoded.ticks.symbol)
-    if is_marker is None:
+    positions = marker_positions(decoded.ticks.symbol)
+    if not positions:
         return decoded, None
-    ticks = decoded.ticks.take(~is_marker)
+    ticks = decoded.ticks.drop(positions)
     ticks.rejects = decoded.ticks.rejects
-    markers = Markers(decoded.ticks.take(is_marker), decoded.partitions[is_marker],
-                      decoded.offsets[is_marker])  # fmt: skip
-    rest = replace(decoded, ticks=ticks, partitions=decoded.partitions[~is_marker],
-                   offsets=decoded.offsets[~is_marker])  # fmt: skip
+    at = np.array(positions)
+    markers = Markers(decoded.ticks.take(at), decoded.partitions[at], decoded.offsets[at])
+    rest = replace(decoded, ticks=ticks, partitions=np.delete(decoded.partitions, at),
+                   offsets=np.delete(decoded.offsets, at))  # fmt: skip
     return rest, markers
 
 

@@ -15,7 +15,6 @@ from typing import Annotated, Final
 
 import msgspec
 import numpy as np
-import numpy.typing as npt
 
 from volstream.documents import encode_each
 from volstream.features import N_FEATURES
@@ -28,7 +27,7 @@ __all__ = [
     "MarkerEcho",
     "decode_echo",
     "encode_echoes",
-    "marker_mask",
+    "marker_positions",
     "marker_tick",
     "without_markers",
 ]
@@ -51,17 +50,23 @@ def marker_tick(run: int, number: int, sent_ms: int) -> Tick:
     return Tick(CANARY_SYMBOL, sent_ms, 1.0, 0.0, 1.0, 1.0001, 0.0, 0.0, "buy", number, run)
 
 
-def marker_mask(symbols: list[str]) -> npt.NDArray[np.bool_] | None:
-    """Which rows are markers; None when none is (the usual case: one list scan in C)."""
-    if CANARY_SYMBOL not in symbols:
-        return None
-    return np.fromiter((s == CANARY_SYMBOL for s in symbols), dtype=np.bool_, count=len(symbols))
+def marker_positions(symbols: list[str]) -> list[int]:
+    """Where the markers are, ascending; empty in the usual case. Scans in C (``list.index``):
+    a batch holds a few markers at most."""
+    positions: list[int] = []
+    start = 0
+    while True:
+        try:
+            start = symbols.index(CANARY_SYMBOL, start) + 1
+        except ValueError:
+            return positions
+        positions.append(start - 1)
 
 
 def without_markers(ticks: TickBatch) -> TickBatch:
     """``ticks`` less its markers (the same object when it has none)."""
-    mask = marker_mask(ticks.symbol)
-    return ticks if mask is None else ticks.take(~mask)
+    positions = marker_positions(ticks.symbol)
+    return ticks.drop(positions) if positions else ticks
 
 
 class MarkerEcho(msgspec.Struct, frozen=True, gc=False):
