@@ -131,3 +131,11 @@ def test_the_services_run_on_a_read_only_root_with_a_writable_tmp() -> None:
     for name in ours:
         assert services[name]["read_only"] is True, name
         assert "/tmp" in services[name]["tmpfs"], name  # noqa: S108
+
+
+def test_the_image_copies_every_service_folder_the_package_links_to() -> None:
+    dockerfile = (DOCKER / "Dockerfile").read_text()
+    package = DOCKER.parent / "volstream"
+    linked = [p.name for p in package.iterdir() if p.is_symlink()]
+    assert linked
+    assert [name for name in linked if f"COPY {name} {name}" not in dockerfile] == []
